@@ -1,0 +1,12 @@
+"""rag-recs: a recommendation assistant whose every suggestion is checked by a trained ranker."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rag-recs")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0"
+
+from rag_recs.errors import DataError, ModelError, RagRecsError  # noqa: E402
+
+__all__ = ["DataError", "ModelError", "RagRecsError", "__version__"]

@@ -1,0 +1,67 @@
+"""Building blocks of the ranker: feature embedding, factorization machine, MLP."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FeatureEmbedding(nn.Module):
+    """Embeds every field into ``dim`` factors plus one first-order weight.
+
+    One table serves all categorical fields (one lookup per batch instead of one per field), and
+    each row carries ``dim + 1`` numbers: the FM/MLP vector and the field's linear weight, so the
+    first-order term costs no extra lookup. Row 0 is the padding / unknown row and stays zero.
+    Bags (genres, history) are mean-pooled over their non-padding entries; a dense field's
+    vector is scaled by its value.
+    """
+
+    def __init__(self, num_embeddings: int, n_dense: int, dim: int, init_std: float = 1e-4):
+        super().__init__()
+        self.dim = dim
+        self.table = nn.Embedding(num_embeddings, dim + 1, padding_idx=0)
+        nn.init.normal_(self.table.weight, std=init_std)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+        self.dense = nn.Parameter(torch.randn(n_dense, dim + 1) * init_std)
+
+    def forward(
+        self, sparse: torch.Tensor, dense: torch.Tensor, bags: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns field vectors [B, F, dim] and first-order weights [B, F]."""
+        parts = [self.table(sparse)]
+        for bag in bags:
+            rows = self.table(bag)  # padding rows are zero, so a plain sum ignores them
+            count = (bag != 0).sum(1, keepdim=True).clamp_min(1)
+            parts.append((rows.sum(1) / count).unsqueeze(1))
+        if dense.shape[1]:
+            parts.append(dense.unsqueeze(-1) * self.dense)
+        rows = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+        return rows[..., : self.dim], rows[..., self.dim]
+
+
+class FactorizationMachine(nn.Module):
+    """Second-order FM term: sum over field pairs of <v_i, v_j> = 0.5 * ((sum v)^2 - sum v^2)."""
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        square_of_sum = vectors.sum(1).pow(2)
+        sum_of_square = vectors.pow(2).sum(1)
+        return 0.5 * (square_of_sum - sum_of_square).sum(1)
+
+
+class MLP(nn.Module):
+    """Fully connected ReLU tower ending in one logit."""
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...], dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [nn.Linear(in_features, width), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            in_features = width
+        layers.append(nn.Linear(in_features, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
