@@ -27,6 +27,8 @@ class RankerConfig(BaseModel):
     negatives: int = Field(4, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
     history_len: int = Field(20, ge=0, description="recent items used as a feature; 0 = off")
+    categorical: list[str] = Field(default_factory=list, description="force these columns categorical")
+    numeric: list[str] = Field(default_factory=list, description="force these columns numeric")
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True

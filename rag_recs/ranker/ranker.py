@@ -60,7 +60,9 @@ class DeepFMRanker:
         self.device = resolve_device(cfg.device)
         self.objective = self._objective(dataset)
         history_len = cfg.history_len if dataset.has_users and dataset.has_time else 0
-        fmap = self.feature_map = FeatureMap.fit(dataset, history_len=history_len)
+        fmap = self.feature_map = FeatureMap.fit(
+            dataset, history_len=history_len, categorical=cfg.categorical, numeric=cfg.numeric
+        )
         inter = dataset.interactions.reset_index(drop=True)
         self.fingerprint = dataset.fingerprint
         n_sparse, n_dense, n_bags = fmap.sizes

@@ -1,0 +1,269 @@
+"""``rag-recs``: train, evaluate and demo from the command line.
+
+Exit codes: 0 success, 2 bad input (one clear line on stderr), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rag_recs import __version__
+from rag_recs.cli.common import (
+    Categorical,
+    Data,
+    Device,
+    Format,
+    ItemCol,
+    Json,
+    Label,
+    Numeric,
+    RatingCol,
+    TimeCol,
+    UserCol,
+    WorkspaceDir,
+    emit_json,
+    err,
+    load,
+    out,
+    workspace,
+)
+from rag_recs.config import RankerConfig
+from rag_recs.errors import DataError, RagRecsError
+
+app = typer.Typer(
+    name="rag-recs",
+    help="A recommendation assistant whose suggestions are checked and ordered by a DeepFM ranker.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"rag-recs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log output on stderr.")] = False,
+) -> None:
+    """rag-recs command line."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+def _ranker_config(
+    device: str, categorical: list[str] | None, numeric: list[str] | None, quiet: bool, **extra: object
+) -> RankerConfig:
+    if device not in ("auto", "cpu", "cuda"):
+        raise DataError(f"unknown device '{device}'", hint="use auto, cpu or cuda")
+    return RankerConfig(
+        device=device,  # type: ignore[arg-type]
+        categorical=categorical or [],
+        numeric=numeric or [],
+        progress=not quiet,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@app.command()
+def train(
+    data: Data = "synthetic",
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    time_col: TimeCol = None,
+    label: Label = None,
+    categorical: Categorical = None,
+    numeric: Numeric = None,
+    objective: Annotated[str, typer.Option(help="auto|explicit|implicit")] = "auto",
+    retrain: Annotated[bool, typer.Option(help="Train even if the workspace has this model.")] = False,
+    workspace_dir: WorkspaceDir = None,
+    device: Device = "auto",
+    json: Json = False,
+) -> None:
+    """Train the DeepFM ranker on --data and cache it in the workspace."""
+    if objective not in ("auto", "explicit", "implicit"):
+        raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
+    dataset = load(data, format, user_col, item_col, rating_col, time_col, label)
+    config = _ranker_config(device, categorical, numeric, json, objective=objective)
+    start = time.perf_counter()
+    ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
+    path = workspace(workspace_dir).ranker_dir(dataset, config)
+    result = {
+        "model_dir": str(path),
+        "trained": trained,
+        "fingerprint": dataset.fingerprint,
+        "objective": ranker.objective,
+        "epochs": len(ranker.log.losses),
+        "best_epoch": ranker.log.best_epoch + 1,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    if json:
+        emit_json(result)
+        return
+    verb = "trained" if trained else "reused"
+    out.print(f"{verb} the ranker ({ranker.objective}, {result['epochs']} epochs) in {result['model_dir']}")
+
+
+@app.command()
+def evaluate(
+    data: Data = "synthetic",
+    protocol: Annotated[str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")] = "loo",
+    mode: Annotated[str, typer.Option(help="What answers: ranker.")] = "ranker",
+    users: Annotated[int | None, typer.Option("--users", help="Evaluate on N sampled users (loo).")] = None,
+    baselines: Annotated[bool, typer.Option(help="Also rank with popularity, ItemKNN, UserKNN (loo).")] = False,
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    time_col: TimeCol = None,
+    label: Label = None,
+    categorical: Categorical = None,
+    numeric: Numeric = None,
+    workspace_dir: WorkspaceDir = None,
+    device: Device = "auto",
+    json: Json = False,
+) -> None:
+    """Evaluate on a held-out split: --protocol ctr or loo (see DESIGN.md's protocols)."""
+    from rag_recs.evaluation import ItemKNN, Popularity, UserKNN
+    from rag_recs.evaluation.metrics import auc, logloss
+    from rag_recs.evaluation.protocols import ctr_split, evaluate_loo
+
+    if protocol not in ("ctr", "loo"):
+        raise DataError(f"unknown protocol '{protocol}'", hint="use ctr or loo")
+    if mode != "ranker":
+        raise DataError(f"unknown mode '{mode}'", hint="this version evaluates --mode ranker")
+    if users is not None and users < 1:
+        raise DataError("--users must be at least 1")
+    dataset = load(data, format, user_col, item_col, rating_col, time_col, label)
+    ws = workspace(workspace_dir)
+    if protocol == "ctr":
+        config = _ranker_config(device, categorical, numeric, json, objective="explicit")
+        train_part, test = ctr_split(dataset, config.seed)
+        ranker, _ = ws.ranker(train_part, config)
+        labels = (test["label"] if "label" in test else test["rating"] >= config.threshold).to_numpy(float)
+        if len(set(labels)) < 2:
+            raise DataError("the test split has a single label value: AUC is undefined", source=dataset.name)
+        probs = ranker.predict(test)
+        result = {
+            "protocol": "ctr",
+            "auc": auc(labels, probs),
+            "logloss": logloss(labels, probs),
+            "n_test": len(test),
+            "train_samples_per_s": ranker.log.samples_per_s,
+        }
+        rows = [("DeepFM", result)]
+    else:
+        if not dataset.has_users:
+            raise DataError("the loo protocol needs user and item columns", source=dataset.name)
+        config = _ranker_config(device, categorical, numeric, json, objective="implicit")
+        scorers = [_CachedRanker(ws, config)]
+        if baselines:
+            scorers += [Popularity(), ItemKNN(), UserKNN()]
+        results = evaluate_loo(dataset, scorers, max_users=users, seed=config.seed)
+        result = {"protocol": "loo", **{k: v for k, v in results[0].items() if k != "model"}}
+        result["train_samples_per_s"] = scorers[0].ranker.log.samples_per_s
+        rows = [(r["model"], r) for r in results]
+    if json:
+        emit_json(result)
+        return
+    keys = ["auc", "logloss"] if protocol == "ctr" else ["recall@10", "ndcg@10", "hit@10", "coverage"]
+    table = Table(title=f"{protocol} protocol on {dataset.name}")
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for name, r in rows:
+        table.add_row(name, *(f"{r[k]:.4f}" for k in keys))
+    out.print(table)
+
+
+class _CachedRanker:
+    """The LOO scorer that trains through the workspace, so a second evaluate reuses the model."""
+
+    name = "DeepFM"
+
+    def __init__(self, ws, config: RankerConfig) -> None:
+        self.ws, self.config = ws, config
+
+    def fit(self, train, catalog):
+        from rag_recs.evaluation.protocols import RankerScorer
+
+        self.ranker, _ = self.ws.ranker(train, self.config)
+        self._scorer = RankerScorer(self.config)
+        self._scorer.ranker = self.ranker
+        import pandas as pd
+
+        self._scorer.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1
+        return self
+
+    def scores(self, users):
+        return self._scorer.scores(users)
+
+
+@app.command()
+def demo(
+    user: Annotated[str, typer.Option(help="The user to recommend for.")] = "78",
+    k: Annotated[int, typer.Option("--k", help="How many items.")] = 5,
+    workspace_dir: WorkspaceDir = None,
+    json: Json = False,
+) -> None:
+    """Generate the demo data, train the ranker once, and recommend unseen items for a user."""
+    if k < 1:
+        raise DataError("--k must be at least 1")
+    dataset = load("synthetic", None, None, None, None, None, None)
+    ranker, trained = workspace(workspace_dir).ranker(dataset, RankerConfig(progress=not json))
+    if not ranker.knows_user(user):
+        raise DataError(f"unknown user {user!r}", hint=f"the demo data has users 1..{len(ranker.users)}")
+    picks = ranker.top_k(user, k)
+    seen = ranker.seen(user)
+    assert not set(i for i, _ in picks) & seen
+    rows = [{"item_id": i, "title": dataset.title(i), "score": round(s, 4)} for i, s in picks]
+    if json:
+        emit_json({"user": ranker.users[ranker.user_row(user) - 1].item(), "items": rows, "trained": trained})
+        return
+    table = Table(title=f"Top {k} unseen articles for user {user} (read {len(seen)} so far)")
+    for col in ("item_id", "title", "score"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["item_id"]), r["title"], f"{r['score']:.3f}")
+    out.print(table)
+
+
+def run() -> None:
+    """Console-script entry point: maps errors to exit codes without tracebacks for user mistakes."""
+    warnings.simplefilter("default")
+    logging.captureWarnings(True)
+    try:
+        app()  # usage errors are handled inside (exit code 2); ours propagate to here
+    except RagRecsError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug, not a user mistake: short message, traceback on request
+        if os.environ.get("RAG_RECS_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (set RAG_RECS_DEBUG=1 for details)",
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,63 @@
+"""The workspace: trained models (and stores) cached on disk, keyed by a fingerprint of the data.
+
+Commands given only ``--data`` train what is missing once and reuse it afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from rag_recs.config import RankerConfig
+from rag_recs.data.schema import Dataset
+from rag_recs.errors import ModelError
+from rag_recs.ranker.ranker import DeepFMRanker
+
+log = logging.getLogger(__name__)
+# settings that change the trained model; progress bars and the device do not
+_UNKEYED = {"progress", "device"}
+
+
+def default_root() -> Path:
+    """``$RAG_RECS_WORKSPACE``, else the per-user cache directory."""
+    return Path(os.environ.get("RAG_RECS_WORKSPACE") or user_cache_dir("rag-recs"))
+
+
+class Workspace:
+    """A directory of models and stores, one sub-directory per data fingerprint."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root else default_root()
+
+    def data_dir(self, dataset: Dataset) -> Path:
+        return self.root / dataset.fingerprint
+
+    def ranker_dir(self, dataset: Dataset, config: RankerConfig) -> Path:
+        keyed = config.model_dump(mode="json", exclude=_UNKEYED)
+        digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
+        return self.data_dir(dataset) / f"ranker-{digest}"
+
+    def ranker(
+        self, dataset: Dataset, config: RankerConfig | None = None, *, retrain: bool = False
+    ) -> tuple[DeepFMRanker, bool]:
+        """The ranker for ``dataset`` and ``config``: loaded when cached, else trained and saved.
+
+        Returns the ranker and whether it was trained now.
+        """
+        config = config or RankerConfig()
+        path = self.ranker_dir(dataset, config)
+        if path.exists() and not retrain:
+            try:
+                ranker = DeepFMRanker.load(path, device=config.device)
+                if ranker.fingerprint == dataset.fingerprint:
+                    return ranker, False
+            except ModelError as exc:  # a corrupt or outdated entry is rebuilt, not fatal
+                log.warning("rebuilding %s: %s", path, exc)
+        ranker = DeepFMRanker(config).fit(dataset)
+        ranker.save(path)
+        return ranker, True
