@@ -20,10 +20,13 @@ err = Console(stderr=True)
 
 Data = Annotated[
     str,
-    typer.Option("--data", help="'synthetic', a CSV/Parquet file, or a MovieLens 100K/1M directory."),
+    typer.Option(
+        "--data", help="'synthetic', a CSV/Parquet file, or a MovieLens 100K/1M directory."
+    ),
 ]
 Format = Annotated[
-    str | None, typer.Option("--format", help="Force the format: synthetic|csv|parquet|ml-100k|ml-1m.")
+    str | None,
+    typer.Option("--format", help="Force the format: synthetic|csv|parquet|ml-100k|ml-1m."),
 ]
 UserCol = Annotated[str | None, typer.Option("--user-col", help="User id column.")]
 ItemCol = Annotated[str | None, typer.Option("--item-col", help="Item id column.")]
@@ -31,13 +34,19 @@ RatingCol = Annotated[str | None, typer.Option("--rating-col", help="Rating colu
 TimeCol = Annotated[str | None, typer.Option("--time-col", help="Timestamp column.")]
 Label = Annotated[str | None, typer.Option("--label", help="0/1 label column (generic CTR table).")]
 Categorical = Annotated[
-    list[str] | None, typer.Option("--categorical", help="Treat this column as categorical (repeatable).")
+    list[str] | None,
+    typer.Option("--categorical", help="Treat this column as categorical (repeatable)."),
 ]
-Numeric = Annotated[list[str] | None, typer.Option("--numeric", help="Treat this column as numeric (repeatable).")]
+Numeric = Annotated[
+    list[str] | None, typer.Option("--numeric", help="Treat this column as numeric (repeatable).")
+]
 WorkspaceDir = Annotated[
-    Path | None, typer.Option("--workspace", help="Where models are cached (default: per-user cache).")
+    Path | None,
+    typer.Option("--workspace", help="Where models are cached (default: per-user cache)."),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
+]
 Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda")]
 
 

@@ -58,14 +58,20 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log output on stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More log output on stderr.")
+    ] = False,
 ) -> None:
     """rag-recs command line."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
 def _ranker_config(
-    device: str, categorical: list[str] | None, numeric: list[str] | None, quiet: bool, **extra: object
+    device: str,
+    categorical: list[str] | None,
+    numeric: list[str] | None,
+    quiet: bool,
+    **extra: object,
 ) -> RankerConfig:
     if device not in ("auto", "cpu", "cuda"):
         raise DataError(f"unknown device '{device}'", hint="use auto, cpu or cuda")
@@ -90,7 +96,9 @@ def train(
     categorical: Categorical = None,
     numeric: Numeric = None,
     objective: Annotated[str, typer.Option(help="auto|explicit|implicit")] = "auto",
-    retrain: Annotated[bool, typer.Option(help="Train even if the workspace has this model.")] = False,
+    retrain: Annotated[
+        bool, typer.Option(help="Train even if the workspace has this model.")
+    ] = False,
     workspace_dir: WorkspaceDir = None,
     device: Device = "auto",
     json: Json = False,
@@ -116,16 +124,24 @@ def train(
         emit_json(result)
         return
     verb = "trained" if trained else "reused"
-    out.print(f"{verb} the ranker ({ranker.objective}, {result['epochs']} epochs) in {result['model_dir']}")
+    out.print(
+        f"{verb} the ranker ({ranker.objective}, {result['epochs']} epochs): {result['model_dir']}"
+    )
 
 
 @app.command()
 def evaluate(
     data: Data = "synthetic",
-    protocol: Annotated[str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")] = "loo",
+    protocol: Annotated[
+        str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")
+    ] = "loo",
     mode: Annotated[str, typer.Option(help="What answers: ranker.")] = "ranker",
-    users: Annotated[int | None, typer.Option("--users", help="Evaluate on N sampled users (loo).")] = None,
-    baselines: Annotated[bool, typer.Option(help="Also rank with popularity, ItemKNN, UserKNN (loo).")] = False,
+    users: Annotated[
+        int | None, typer.Option("--users", help="Evaluate on N sampled users (loo).")
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="Also rank with popularity, ItemKNN, UserKNN (loo).")
+    ] = False,
     format: Format = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,
@@ -155,9 +171,13 @@ def evaluate(
         config = _ranker_config(device, categorical, numeric, json, objective="explicit")
         train_part, test = ctr_split(dataset, config.seed)
         ranker, _ = ws.ranker(train_part, config)
-        labels = (test["label"] if "label" in test else test["rating"] >= config.threshold).to_numpy(float)
+        labels = (
+            test["label"] if "label" in test else test["rating"] >= config.threshold
+        ).to_numpy(float)
         if len(set(labels)) < 2:
-            raise DataError("the test split has a single label value: AUC is undefined", source=dataset.name)
+            raise DataError(
+                "the test split has a single label value: AUC is undefined", source=dataset.name
+            )
         probs = ranker.predict(test)
         result = {
             "protocol": "ctr",
@@ -181,7 +201,9 @@ def evaluate(
     if json:
         emit_json(result)
         return
-    keys = ["auc", "logloss"] if protocol == "ctr" else ["recall@10", "ndcg@10", "hit@10", "coverage"]
+    keys = (
+        ["auc", "logloss"] if protocol == "ctr" else ["recall@10", "ndcg@10", "hit@10", "coverage"]
+    )
     table = Table(title=f"{protocol} protocol on {dataset.name}")
     table.add_column("model")
     for k in keys:
@@ -227,13 +249,21 @@ def demo(
     dataset = load("synthetic", None, None, None, None, None, None)
     ranker, trained = workspace(workspace_dir).ranker(dataset, RankerConfig(progress=not json))
     if not ranker.knows_user(user):
-        raise DataError(f"unknown user {user!r}", hint=f"the demo data has users 1..{len(ranker.users)}")
+        raise DataError(
+            f"unknown user {user!r}", hint=f"the demo data has users 1..{len(ranker.users)}"
+        )
     picks = ranker.top_k(user, k)
     seen = ranker.seen(user)
     assert not set(i for i, _ in picks) & seen
     rows = [{"item_id": i, "title": dataset.title(i), "score": round(s, 4)} for i, s in picks]
     if json:
-        emit_json({"user": ranker.users[ranker.user_row(user) - 1].item(), "items": rows, "trained": trained})
+        emit_json(
+            {
+                "user": ranker.users[ranker.user_row(user) - 1].item(),
+                "items": rows,
+                "trained": trained,
+            }
+        )
         return
     table = Table(title=f"Top {k} unseen articles for user {user} (read {len(seen)} so far)")
     for col in ("item_id", "title", "score"):
@@ -244,7 +274,7 @@ def demo(
 
 
 def run() -> None:
-    """Console-script entry point: maps errors to exit codes without tracebacks for user mistakes."""
+    """Console-script entry point: errors become exit codes, no traceback for user mistakes."""
     warnings.simplefilter("default")
     logging.captureWarnings(True)
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rag_recs.data.schema import GENRES, ITEM, LABEL, RATING, TEXT, TIME, TITLE, USER, Dataset
+from rag_recs.data.schema import ITEM, LABEL, RATING, TEXT, TIME, TITLE, USER, Dataset
 from rag_recs.errors import DataError
 
 Kind = Literal["sparse", "dense", "bag"]
@@ -59,7 +59,9 @@ class Tensors:
         return Tensors(self.sparse[index], self.dense[index], [b[index] for b in self.bags])
 
     def to(self, device: torch.device | str) -> Tensors:
-        return Tensors(self.sparse.to(device), self.dense.to(device), [b.to(device) for b in self.bags])
+        return Tensors(
+            self.sparse.to(device), self.dense.to(device), [b.to(device) for b in self.bags]
+        )
 
     @staticmethod
     def join(*parts: Tensors) -> Tensors:
@@ -123,9 +125,11 @@ class FeatureMap:
 
         inter = dataset.interactions
         if dataset.has_users:
-            users = dataset.user_index if dataset.users is None else dataset.user_index.append(
-                pd.Index(dataset.users[USER])
-            ).unique()
+            users = (
+                dataset.user_index
+                if dataset.users is None
+                else dataset.user_index.append(pd.Index(dataset.users[USER])).unique()
+            )
             fields.append(Field(USER, "sparse", "user", vocab=[_plain(v) for v in users]))
             fields.append(Field(ITEM, "sparse", "item", vocab=[_plain(v) for v in dataset.catalog]))
             for table, side in ((dataset.users, "user"), (dataset.items, "item")):
@@ -193,7 +197,9 @@ class FeatureMap:
 
     def _bag(self, f: Field, values: pd.Series) -> np.ndarray:
         out = np.zeros((len(values), max(f.max_len, 1)), np.int64)
-        lists = [list(v)[: f.max_len] if isinstance(v, list | tuple | np.ndarray) else [] for v in values]
+        lists = [
+            list(v)[: f.max_len] if isinstance(v, list | tuple | np.ndarray) else [] for v in values
+        ]
         flat = [v for row in lists for v in row]
         if flat:
             rows = f.lookup(flat)
@@ -241,15 +247,20 @@ def _plain(value: Any) -> Any:
 
 
 def history_rows(
-    users: np.ndarray, item_rows: np.ndarray, times: np.ndarray | None, length: int
+    users: np.ndarray,
+    item_rows: np.ndarray,
+    times: np.ndarray | None,
+    length: int,
+    tie: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each interaction, the item rows of the same user's previous ``length`` interactions.
 
-    Order is by time, ties by item row, so nothing from the future leaks into a row's history.
+    Order is by time, ties by ``tie`` (the item id's rank: the leave-one-out protocol's rule;
+    default the item row), so a row's history holds only what that order puts before it.
     Returns the (original-order) history matrix [n, length] (0 = padding) and the sort order.
     """
     n = len(users)
-    keys = (item_rows,) + ((times,) if times is not None else ()) + (users,)
+    keys = (item_rows if tie is None else tie,) + ((times,) if times is not None else ()) + (users,)
     order = np.lexsort(keys)
     u, items = users[order], item_rows[order]
     start = np.r_[0, np.flatnonzero(u[1:] != u[:-1]) + 1]

@@ -168,7 +168,12 @@ def from_frame(
             hint=f"columns are: {', '.join(map(str, frame.columns))}; pass --{missing}-col NAME, "
             "or --label COLUMN for a generic CTR table",
         )
-    frame = frame.rename(columns={v: k for k, v in cols.items() if v is not None})
+    chosen = {v: k for k, v in cols.items() if v is not None}
+    # a column already named like a role it was not chosen for keeps its data under another name
+    clashes = {
+        k: f"{k}_original" for k in chosen.values() if k in frame.columns and k not in chosen
+    }
+    frame = frame.rename(columns=clashes).rename(columns=chosen)
     _check_ids(frame, USER, name, cols[USER])
     if _is_list_column(frame[ITEM]):
         frame = _expand_one_hot_lists(frame, name, cols[ITEM])
@@ -181,7 +186,7 @@ def from_frame(
     if TIME in frame:
         frame[TIME] = _timestamps(frame[TIME], name, cols[TIME])
     if LABEL in frame:
-        frame[LABEL] = _labels(frame[LABEL], name, cols[LABEL])
+        frame[LABEL] = _labels(frame[LABEL], name, cols[LABEL] or LABEL)
     frame = _drop_duplicates(frame, name)
     return Dataset(frame.reset_index(drop=True), items=items, name=name)
 
@@ -199,7 +204,9 @@ def _check_ids(frame: pd.DataFrame, col: str, source: str, original: str | None)
         values = frame[col]
         if (values != values.round()).any():
             row = _row(values != values.round())
-            raise DataError("ids must be integers or strings", source=source, column=original, row=row)
+            raise DataError(
+                "ids must be integers or strings", source=source, column=original, row=row
+            )
         frame[col] = values.astype(np.int64)
 
 
@@ -229,13 +236,14 @@ def _labels(values: pd.Series, source: str, column: str | None) -> pd.Series:
 
 def _timestamps(values: pd.Series, source: str, column: str | None) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
-        return _numbers(values, source, column).astype(np.int64)
+        _numbers(values, source, column)  # validate only: float32 would round the seconds
+        return values.astype(np.int64)
     parsed = pd.to_datetime(values, errors="coerce", utc=True)
     bad = parsed.isna()
     if bad.any():
         first = values[bad].iloc[0]
         raise DataError(f"not a time: {first!r}", source=source, column=column, row=_row(bad))
-    return (parsed.astype("int64") // 10**9).astype(np.int64)
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s")).astype(np.int64)
 
 
 def _drop_duplicates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -244,9 +252,7 @@ def _drop_duplicates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     dup = order.duplicated([USER, ITEM], keep="last")
     if not dup.any():
         return frame
-    message = (
-        f"{source}: {int(dup.sum())} repeated (user, item) rows; keeping the latest of each"
-    )
+    message = f"{source}: {int(dup.sum())} repeated (user, item) rows; keeping the latest of each"
     warnings.warn(message, UserWarning, stacklevel=3)
     log.warning(message)
     return frame.loc[order.index[~dup.to_numpy()]].sort_index()
@@ -257,7 +263,9 @@ def _is_list_column(values: pd.Series) -> bool:
     if first.empty:
         return False
     head = first.iloc[0]
-    return isinstance(head, list | np.ndarray) or (isinstance(head, str) and head.lstrip()[:1] == "[")
+    return isinstance(head, list | np.ndarray) or (
+        isinstance(head, str) and head.lstrip()[:1] == "["
+    )
 
 
 def _parse_list(text: Any) -> list:
@@ -270,7 +278,7 @@ def _parse_list(text: Any) -> list:
 
 
 def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) -> pd.DataFrame:
-    """The notebook's format: position j holds j+1 when the user interacted with item j+1, else 0."""
+    """The notebook's format: position j holds j+1 if the user interacted with item j+1, else 0."""
     rows, width = [], 0
     for pos, (user, text) in enumerate(zip(frame[USER], frame[ITEM], strict=True)):
         try:
@@ -289,7 +297,9 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
         rows.extend((user, j + 1) for j, v in enumerate(flags) if v)
     out = pd.DataFrame(rows, columns=[USER, ITEM])
     if out.empty:
-        raise DataError("no interactions: every item list is all zeros", source=source, column=column)
+        raise DataError(
+            "no interactions: every item list is all zeros", source=source, column=column
+        )
     out.attrs["catalog"] = np.arange(1, width + 1)
     return out
 
@@ -297,7 +307,11 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
 def _side_table(
     table: str | Path | pd.DataFrame, key: str, key_col: str | None, what: str
 ) -> pd.DataFrame:
-    frame = table.copy() if isinstance(table, pd.DataFrame) else _read_table(Path(table), _detect(Path(table)))
+    frame = (
+        table.copy()
+        if isinstance(table, pd.DataFrame)
+        else _read_table(Path(table), _detect(Path(table)))
+    )
     source = what if isinstance(table, pd.DataFrame) else str(table)
     col = _pick(frame, key, key_col if key_col in frame.columns else None, source)
     if col is None:
@@ -317,10 +331,11 @@ def _split_tags(value: Any) -> list[str]:
     return [t.strip() for t in str(value).replace(",", "|").split("|") if t.strip()]
 
 
-ML100K_GENRES: Sequence[str] = (
-    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
-    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
-).split()
+ML100K_GENRES: Sequence[str] = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+]  # fmt: skip
 
 
 def load_movielens(path: str | Path, kind: str | None = None) -> Dataset:
@@ -333,7 +348,9 @@ def load_movielens(path: str | Path, kind: str | None = None) -> Dataset:
             raw = pd.read_csv(path / "u.item", sep="|", header=None, encoding="latin-1")
             flags = raw.iloc[:, 5:24].to_numpy(bool)
             items = pd.DataFrame({ITEM: raw[0], TITLE: raw[1]})
-            items[GENRES] = [[g for g, f in zip(ML100K_GENRES, row, strict=True) if f] for row in flags]
+            items[GENRES] = [
+                [g for g, f in zip(ML100K_GENRES, row, strict=True) if f] for row in flags
+            ]
             users = pd.read_csv(
                 path / "u.user", sep="|", names=[USER, "age", "gender", "occupation", "zip"]
             )

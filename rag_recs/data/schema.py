@@ -78,7 +78,7 @@ class Dataset:
                 continue
             digest.update(",".join(map(str, frame.columns)).encode())
             hashable = frame.copy()
-            for col in frame.columns[frame.dtypes == object]:
+            for col in frame.select_dtypes(include=["object"]).columns:
                 hashable[col] = frame[col].map(_hashable)
             digest.update(pd.util.hash_pandas_object(hashable, index=False).to_numpy().tobytes())
         return digest.hexdigest()[:16]

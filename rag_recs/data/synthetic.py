@@ -13,20 +13,63 @@ import pandas as pd
 from rag_recs.data.schema import GENRES, ITEM, RATING, TEXT, TIME, TITLE, USER, Dataset
 
 TOPICS: dict[str, tuple[list[str], list[str]]] = {
-    "technology": (["chips", "startups", "open source", "smartphones", "robots"], ["Inside", "The rise of"]),
-    "science": (["black holes", "gene editing", "fossils", "particle physics", "bees"], ["Why", "New findings on"]),
-    "health": (["sleep", "running", "vaccines", "gut bacteria", "stress"], ["What we know about", "A guide to"]),
-    "sports": (["marathons", "football tactics", "tennis", "cycling", "the Olympics"], ["Behind", "The story of"]),
-    "politics": (["elections", "city budgets", "trade deals", "voting reform", "parliament"], ["Explaining", "The fight over"]),
-    "business": (["supply chains", "remote work", "retail", "small firms", "mergers"], ["How", "The future of"]),
-    "travel": (["night trains", "islands", "mountain huts", "old towns", "road trips"], ["Discovering", "A week of"]),
-    "food": (["sourdough", "street food", "fermentation", "coffee", "spices"], ["The art of", "Cooking with"]),
-    "culture": (["jazz", "graphic novels", "museums", "indie games", "poetry"], ["Rethinking", "A short history of"]),
-    "climate": (["heat waves", "solar power", "glaciers", "floods", "forests"], ["Facing", "The truth about"]),
-    "education": (["homework", "online courses", "languages", "maths teaching", "libraries"], ["Reforming", "Lessons from"]),
-    "finance": (["index funds", "inflation", "mortgages", "crypto", "pensions"], ["Understanding", "Money and"]),
+    "technology": (
+        ["chips", "startups", "open source", "smartphones", "robots"],
+        ["Inside", "The rise of"],
+    ),
+    "science": (
+        ["black holes", "gene editing", "fossils", "particle physics", "bees"],
+        ["Why", "New findings on"],
+    ),
+    "health": (
+        ["sleep", "running", "vaccines", "gut bacteria", "stress"],
+        ["What we know about", "A guide to"],
+    ),
+    "sports": (
+        ["marathons", "football tactics", "tennis", "cycling", "the Olympics"],
+        ["Behind", "The story of"],
+    ),
+    "politics": (
+        ["elections", "city budgets", "trade deals", "voting reform", "parliament"],
+        ["Explaining", "The fight over"],
+    ),
+    "business": (
+        ["supply chains", "remote work", "retail", "small firms", "mergers"],
+        ["How", "The future of"],
+    ),
+    "travel": (
+        ["night trains", "islands", "mountain huts", "old towns", "road trips"],
+        ["Discovering", "A week of"],
+    ),
+    "food": (
+        ["sourdough", "street food", "fermentation", "coffee", "spices"],
+        ["The art of", "Cooking with"],
+    ),
+    "culture": (
+        ["jazz", "graphic novels", "museums", "indie games", "poetry"],
+        ["Rethinking", "A short history of"],
+    ),
+    "climate": (
+        ["heat waves", "solar power", "glaciers", "floods", "forests"],
+        ["Facing", "The truth about"],
+    ),
+    "education": (
+        ["homework", "online courses", "languages", "maths teaching", "libraries"],
+        ["Reforming", "Lessons from"],
+    ),
+    "finance": (
+        ["index funds", "inflation", "mortgages", "crypto", "pensions"],
+        ["Understanding", "Money and"],
+    ),
 }
-SUFFIXES = ["", " in 2025", ": a field report", ", explained", " for beginners", ": what comes next"]
+SUFFIXES = [
+    "",
+    " in 2025",
+    ": a field report",
+    ", explained",
+    " for beginners",
+    ": what comes next",
+]
 
 
 def generate(
@@ -55,7 +98,9 @@ def generate(
         second = topics[(t + 1 + i % 3) % len(topics)]
         genres.append([name, second] if i % 4 == 0 else [name])
         texts.append(f"An article on {subject} in {name}, for readers who follow {name}.")
-    items = pd.DataFrame({ITEM: np.arange(1, n_items + 1), TITLE: titles, GENRES: genres, TEXT: texts})
+    items = pd.DataFrame(
+        {ITEM: np.arange(1, n_items + 1), TITLE: titles, GENRES: genres, TEXT: texts}
+    )
 
     taste = rng.dirichlet(np.full(len(topics), 0.25), n_users)
     activity = np.clip(rng.lognormal(np.log(mean_activity) - 0.3, 0.75, n_users), 4, n_items // 2)

@@ -56,7 +56,7 @@ class _Matrix:
         out = np.zeros((len(users), self.matrix.shape[1]), np.float64)
         if known.any():
             out[known] = self._known(rows[known])
-        # cold users and ties fall back to popularity, a tiny tie-breaker that never outranks evidence
+        # cold users and ties fall back to popularity: a tie-breaker too small to outrank evidence
         return out + 1e-9 * self.popularity / max(self.popularity.max(), 1)
 
     def _known(self, rows: np.ndarray) -> np.ndarray:
@@ -69,7 +69,9 @@ class Popularity(_Matrix):
     name = "Popularity"
 
     def _known(self, rows: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self.popularity, (len(rows), len(self.popularity))).astype(np.float64)
+        return np.broadcast_to(self.popularity, (len(rows), len(self.popularity))).astype(
+            np.float64
+        )
 
 
 class ItemKNN(_Matrix):

@@ -32,7 +32,9 @@ def hit_at_k(ranked: Sequence, relevant: set, k: int = 10) -> float:
 
 def ndcg_at_k(ranked: Sequence, relevant: set, k: int = 10) -> float:
     """Normalised discounted cumulative gain with binary relevance."""
-    gains = [1.0 / np.log2(pos + 2) for pos, item in enumerate(list(ranked)[:k]) if item in relevant]
+    gains = [
+        1.0 / np.log2(pos + 2) for pos, item in enumerate(list(ranked)[:k]) if item in relevant
+    ]
     ideal = sum(1.0 / np.log2(pos + 2) for pos in range(min(len(relevant), k)))
     return float(sum(gains) / ideal) if ideal else 0.0
 

@@ -61,7 +61,9 @@ class RankerScorer:
         self.config, self.name = config or RankerConfig(), name
 
     def fit(self, train: Dataset, catalog: pd.Index) -> RankerScorer:
-        self.ranker = DeepFMRanker(self.config.model_copy(update={"objective": "implicit"})).fit(train)
+        self.ranker = DeepFMRanker(self.config.model_copy(update={"objective": "implicit"})).fit(
+            train
+        )
         self.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1  # catalog -> ranker row
         return self
 
@@ -74,9 +76,14 @@ class RankerScorer:
 
 
 def evaluate_loo(
-    dataset: Dataset, scorers: list[TopKScorer], *, k: int = 10, max_users: int | None = None, seed: int = 2024
+    dataset: Dataset,
+    scorers: list[TopKScorer],
+    *,
+    k: int = 10,
+    max_users: int | None = None,
+    seed: int = 2024,
 ) -> list[dict[str, Any]]:
-    """Leave-one-out: each user's last interaction is the target; all unseen items are candidates."""
+    """Leave-one-out: each user's last interaction is the target; every unseen item competes."""
     train_frame, test = leave_one_out(dataset.interactions)
     if max_users and len(test) > max_users:
         test = test.sample(max_users, random_state=seed)

@@ -33,7 +33,9 @@ FORMAT_VERSION = 1
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when a GPU is present, else the CPU."""
     if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda was asked for but no CUDA GPU is available (use auto or cpu)")
+        raise ModelError(
+            "--device cuda was asked for but no CUDA GPU is available (use auto or cpu)"
+        )
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -52,8 +54,10 @@ class DeepFMRanker:
         self.device = torch.device("cpu")
 
     # ---- training -------------------------------------------------------------------------
-    def fit(self, dataset: Dataset, *, epochs: int | None = None, early_stopping: bool = True) -> DeepFMRanker:
-        """Train on ``dataset``; ``epochs`` fixes the count (with early stopping off, a protocol run)."""
+    def fit(
+        self, dataset: Dataset, *, epochs: int | None = None, early_stopping: bool = True
+    ) -> DeepFMRanker:
+        """Train on ``dataset``; ``epochs`` caps the count (fixed with early stopping off)."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -66,37 +70,71 @@ class DeepFMRanker:
         inter = dataset.interactions.reset_index(drop=True)
         self.fingerprint = dataset.fingerprint
         n_sparse, n_dense, n_bags = fmap.sizes
-        self.model = DeepFM(
-            fmap.num_embeddings, n_sparse + n_bags + n_dense, n_dense, cfg.dim, cfg.hidden, cfg.dropout
-        ).to(self.device)
-        if fmap.generic:
-            inputs = fmap.encode(inter, "context")
-        else:
-            inputs = self._fit_state(dataset, inter)
-        validate_on = None if not early_stopping or not cfg.patience else True
+        self.model = self._new_model()
+        generic = fmap.generic
+        inputs = fmap.encode(inter, "context") if generic else self._fit_state(dataset, inter)
+        validate_on = bool(early_stopping and cfg.patience)
         if self.objective == "explicit":
             labels = self._labels(dataset)
             train_rows, valid_rows = self._valid_split(inter, rng, validate_on)
-            train_x, train_y = inputs.take(torch.from_numpy(train_rows)), labels[train_rows]
+            make_data = self._explicit_data(inputs, labels)
             validate = None
             if len(valid_rows):
-                valid_x, valid_y = inputs.take(torch.from_numpy(valid_rows)).to(self.device), labels[valid_rows]
+                valid_x = inputs.take(torch.from_numpy(valid_rows)).to(self.device)
+                valid_y = labels[valid_rows]
                 validate = lambda: self._auc(valid_x, valid_y)  # noqa: E731
-            self.log = train_epochs(self.model, lambda e: (train_x, train_y), cfg, validate, self.device, epochs)
         else:
-            epoch_data, validate = self._implicit(inter, inputs, rng, validate_on)
-            self.log = train_epochs(self.model, epoch_data, cfg, validate, self.device, epochs)
+            train_rows, validate = self._implicit_validation(rng, validate_on)
+            make_data = self._implicit_data(inputs, rng)
+        self.log = train_epochs(
+            self.model, make_data(train_rows), cfg, validate, self.device, epochs
+        )
+        if validate is not None and cfg.refit:
+            # the held-out rows are the users' latest: too valuable to leave out of the final
+            # model, so it is retrained on everything for the epoch count validation chose
+            torch.manual_seed(cfg.seed)
+            self.model = self._new_model()
+            best = self.log.best_epoch + 1
+            refit = train_epochs(
+                self.model, make_data(np.arange(len(inter))), cfg, None, self.device, best
+            )
+            self.log.samples += refit.samples
+            self.log.seconds += refit.seconds
+            self.log.losses += refit.losses
         return self
+
+    def _new_model(self) -> DeepFM:
+        fmap, cfg = self.feature_map, self.config
+        assert fmap is not None
+        n_sparse, n_dense, n_bags = fmap.sizes
+        fields = n_sparse + n_bags + n_dense
+        model = DeepFM(fmap.num_embeddings, fields, n_dense, cfg.dim, cfg.hidden, cfg.dropout)
+        return model.to(self.device)
+
+    @staticmethod
+    def _explicit_data(inputs: Tensors, labels: torch.Tensor):
+        """Epoch data over given rows: the same labelled rows every epoch."""
+
+        def for_rows(rows: np.ndarray):
+            x, y = inputs.take(torch.from_numpy(rows)), labels[rows]
+            return lambda epoch: (x, y)
+
+        return for_rows
 
     def _objective(self, dataset: Dataset) -> str:
         cfg, cols = self.config, dataset.interactions.columns
         if not dataset.has_users:
             if LABEL not in cols:
-                raise DataError("a generic CTR table needs a 0/1 label column", source=dataset.name, hint="--label COLUMN")
+                raise DataError(
+                    "a generic CTR table needs a 0/1 label column",
+                    source=dataset.name,
+                    hint="--label COLUMN",
+                )
             return "explicit"
         if cfg.objective == "explicit" and LABEL not in cols and RATING not in cols:
             raise DataError(
-                "explicit training needs a label or rating column", source=dataset.name,
+                "explicit training needs a label or rating column",
+                source=dataset.name,
                 hint="use --objective implicit, or --label / --rating-col",
             )
         return "implicit" if cfg.objective == "auto" else cfg.objective
@@ -104,9 +142,11 @@ class DeepFMRanker:
     def _labels(self, dataset: Dataset) -> torch.Tensor:
         inter = dataset.interactions
         values = inter[LABEL] if LABEL in inter else inter[RATING] >= self.config.threshold
-        return torch.from_numpy(values.to_numpy(np.float32))
+        return torch.tensor(values.to_numpy(np.float32))
 
-    def _valid_split(self, inter: pd.DataFrame, rng: np.random.Generator, on: bool | None) -> tuple[np.ndarray, np.ndarray]:
+    def _valid_split(
+        self, inter: pd.DataFrame, rng: np.random.Generator, on: bool | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         n, ratio = len(inter), self.config.valid_ratio
         if not on or ratio <= 0:
             return np.arange(n), np.arange(0)
@@ -137,7 +177,8 @@ class DeepFMRanker:
         self._rows = (u, i)
         offset = fmap.field(ITEM).offset - 1
         times = inter[TIME].to_numpy() if TIME in inter else None
-        hist, order = history_rows(u, i + offset, times, max(fmap.history_len, 1))
+        tie = inter[ITEM].rank(method="dense").to_numpy()  # same-time events: by item id
+        hist, order = history_rows(u, i + offset, times, max(fmap.history_len, 1), tie)
         # inference state: what each user has seen, their latest items, item popularity
         n_users = len(self.users) + 1
         self.seen_keys = np.unique(pair_keys(u, i, len(self.items)))
@@ -153,64 +194,69 @@ class DeepFMRanker:
         self.popularity = np.bincount(i, minlength=len(self.items) + 1).astype(np.float64)
         self._hist, self._order = hist, order
         ctx = fmap.encode(inter, "context", history=hist if fmap.history_len else None)
-        return Tensors.join(self.user_tab.take(torch.from_numpy(u)), self.item_tab.take(torch.from_numpy(i)), ctx)
+        return Tensors.join(
+            self.user_tab.take(torch.from_numpy(u)), self.item_tab.take(torch.from_numpy(i)), ctx
+        )
 
-    def _implicit(self, inter: pd.DataFrame, inputs: Tensors, rng: np.random.Generator, validate_on: bool | None):
-        """Epoch data with fresh negatives each epoch, and a last-item Recall@10 validator."""
+    def _implicit_validation(self, rng: np.random.Generator, on: bool):
+        """Hold out the last item of up to ``valid_users`` users; validate by Recall@10 on them."""
         cfg = self.config
         u, i = self._rows
         is_valid = np.zeros(len(u), bool)
-        if validate_on and cfg.valid_users:
+        if on and cfg.valid_users:
             ordered_u = u[self._order]
             ends = np.r_[np.flatnonzero(ordered_u[1:] != ordered_u[:-1]), len(ordered_u) - 1]
             counts = np.diff(np.r_[-1, ends])
             candidates = self._order[ends[counts >= 3]]
-            chosen = rng.choice(candidates, size=min(cfg.valid_users, len(candidates)), replace=False)
-            is_valid[chosen] = True
-        train_rows = np.flatnonzero(~is_valid)
-        positives = inputs.take(torch.from_numpy(train_rows))
-        ctx_rows = torch.from_numpy(train_rows)
-        weights = (self.popularity[1:] ** 0.75 + 1e-9) if cfg.sampler == "popularity" else None
-        ctx = self._context_of(inputs)
-
-        def epoch_data(epoch: int) -> tuple[Tensors, torch.Tensor]:
-            users = np.repeat(u[train_rows], cfg.negatives)
-            items, keep = sample_negatives(users, self.seen_keys, len(self.items), rng, weights)
-            rows = np.repeat(train_rows, cfg.negatives)[keep]
-            negatives = Tensors.join(
-                self.user_tab.take(torch.from_numpy(users[keep])),
-                self.item_tab.take(torch.from_numpy(items[keep])),
-                ctx.take(torch.from_numpy(rows)),
-            )
-            both = Tensors(
-                torch.cat([positives.sparse, negatives.sparse]),
-                torch.cat([positives.dense, negatives.dense]),
-                [torch.cat(pair) for pair in zip(positives.bags, negatives.bags, strict=True)],
-            )
-            labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))])
-            return both, labels
-
-        del ctx_rows
-        valid_rows = np.flatnonzero(is_valid)
+            size = min(cfg.valid_users, len(candidates))
+            is_valid[rng.choice(candidates, size=size, replace=False)] = True
+        train_rows, valid_rows = np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
         if not len(valid_rows):
-            return epoch_data, None
+            return train_rows, None
         v_users, v_items = u[valid_rows], i[valid_rows]
         v_hist = torch.from_numpy(self._hist[valid_rows])
 
         def validate() -> float:
             scores = self.score_matrix(v_users, history=v_hist)
-            keys = self.seen_keys
             # hide the user's other seen items, but not the held-out target itself
-            scores[:, 0] = -np.inf
             for r, user in enumerate(v_users):
-                lo, hi = np.searchsorted(keys, [user * (len(self.items) + 1), (user + 1) * (len(self.items) + 1)])
-                seen = keys[lo:hi] - user * (len(self.items) + 1)
+                seen = self.seen_rows(user)
                 scores[r, seen[seen != v_items[r]]] = -np.inf
             target = scores[np.arange(len(v_users)), v_items]
-            rank = (scores > target[:, None]).sum(1)
-            return float((rank < 10).mean())
+            return float(((scores > target[:, None]).sum(1) < 10).mean())
 
-        return epoch_data, validate
+        return train_rows, validate
+
+    def _implicit_data(self, inputs: Tensors, rng: np.random.Generator):
+        """Epoch data over given positive rows, with fresh sampled negatives each epoch."""
+        cfg = self.config
+        u = self._rows[0]
+        weights = (self.popularity[1:] ** 0.75 + 1e-9) if cfg.sampler == "popularity" else None
+        ctx = self._context_of(inputs)
+
+        def for_rows(rows: np.ndarray):
+            positives = inputs.take(torch.from_numpy(rows))
+
+            def epoch_data(epoch: int) -> tuple[Tensors, torch.Tensor]:
+                users = np.repeat(u[rows], cfg.negatives)
+                items, keep = sample_negatives(users, self.seen_keys, len(self.items), rng, weights)
+                neg_rows = np.repeat(rows, cfg.negatives)[keep]
+                negatives = Tensors.join(
+                    self.user_tab.take(torch.from_numpy(users[keep])),
+                    self.item_tab.take(torch.from_numpy(items[keep])),
+                    ctx.take(torch.from_numpy(neg_rows)),
+                )
+                both = Tensors(
+                    torch.cat([positives.sparse, negatives.sparse]),
+                    torch.cat([positives.dense, negatives.dense]),
+                    [torch.cat(p) for p in zip(positives.bags, negatives.bags, strict=True)],
+                )
+                labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))])
+                return both, labels
+
+            return epoch_data
+
+        return for_rows
 
     def _context_of(self, inputs: Tensors) -> Tensors:
         """The context-side columns of full inputs (they come last in every part)."""
@@ -266,7 +312,9 @@ class DeepFMRanker:
         return to_python(self.items[row - 1])
 
     # ---- scoring --------------------------------------------------------------------------
-    def _inputs(self, user_rows: np.ndarray, item_rows: np.ndarray, history: torch.Tensor | None) -> Tensors:
+    def _inputs(
+        self, user_rows: np.ndarray, item_rows: np.ndarray, history: torch.Tensor | None
+    ) -> Tensors:
         fmap = self.feature_map
         n = len(user_rows)
         ctx_fields = fmap.side("context")
@@ -274,7 +322,9 @@ class DeepFMRanker:
         for f in ctx_fields:
             if f.kind == "bag":
                 if f.name == HISTORY:
-                    bags.append(history if history is not None else self.recent[torch.from_numpy(user_rows)])
+                    bags.append(
+                        history if history is not None else self.recent[torch.from_numpy(user_rows)]
+                    )
                 else:
                     bags.append(torch.zeros((n, max(f.max_len, 1)), dtype=torch.int64))
         ctx = Tensors(
@@ -283,7 +333,9 @@ class DeepFMRanker:
             bags,
         )
         return Tensors.join(
-            self.user_tab.take(torch.from_numpy(user_rows)), self.item_tab.take(torch.from_numpy(item_rows)), ctx
+            self.user_tab.take(torch.from_numpy(user_rows)),
+            self.item_tab.take(torch.from_numpy(item_rows)),
+            ctx,
         ).to(self.device)
 
     def _check_fitted(self) -> None:
@@ -294,7 +346,7 @@ class DeepFMRanker:
 
     @torch.inference_mode()
     def score(self, user: Any, items: list | np.ndarray) -> np.ndarray:
-        """Click/like probability of each item for ``user`` (unknown users and items still score)."""
+        """Like probability of each item for ``user`` (unknown users and items still score)."""
         self._check_fitted()
         item_rows = np.array([self.item_row(x) for x in items], np.int64)
         user_rows = np.full(len(item_rows), self.user_row(user), np.int64)
@@ -318,13 +370,15 @@ class DeepFMRanker:
             if history is not None:
                 hist = history[s : s + per].repeat_interleave(n_items, 0)
             inputs = self._inputs(np.repeat(rows, n_items), np.tile(all_items, len(rows)), hist)
-            out[s : s + len(rows), 1:] = predict_logits(self.model, inputs).view(len(rows), n_items).cpu().numpy()
+            out[s : s + len(rows), 1:] = (
+                predict_logits(self.model, inputs).view(len(rows), n_items).cpu().numpy()
+            )
         return out
 
     def top_k(
         self, user: Any, k: int = 10, *, candidates: list | None = None, exclude_seen: bool = True
     ) -> list[tuple[Any, float]]:
-        """The ``k`` best items for ``user`` as (item id, probability), best first; unseen only by default."""
+        """The ``k`` best (item id, probability) for ``user``, unseen only by default."""
         self._check_fitted()
         row = self.user_row(user)
         if candidates is None:
@@ -370,18 +424,34 @@ class DeepFMRanker:
             state: dict[str, Any] = {}
             if not self.feature_map.generic:
                 state = {
-                    "user_tab": _pack(self.user_tab), "item_tab": _pack(self.item_tab),
-                    "recent": self.recent, "seen_keys": torch.from_numpy(self.seen_keys),
+                    "user_tab": _pack(self.user_tab),
+                    "item_tab": _pack(self.item_tab),
+                    "recent": self.recent,
+                    "seen_keys": torch.from_numpy(self.seen_keys),
                     "popularity": torch.from_numpy(self.popularity),
                 }
             torch.save(state, tmp / "state.pt")
-            ids = {} if self.feature_map.generic else {"users": list(map(to_python, self.users)), "items": list(map(to_python, self.items))}
+            ids = (
+                {}
+                if self.feature_map.generic
+                else {
+                    "users": list(map(to_python, self.users)),
+                    "items": list(map(to_python, self.items)),
+                }
+            )
             meta = {
-                "format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),
-                "objective": self.objective, "fingerprint": self.fingerprint,
-                "feature_map": self.feature_map.to_dict(), "ids": ids,
-                "train_log": {"losses": self.log.losses, "valid": self.log.valid, "best_epoch": self.log.best_epoch,
-                              "samples_per_s": self.log.samples_per_s},
+                "format_version": FORMAT_VERSION,
+                "config": self.config.model_dump(mode="json"),
+                "objective": self.objective,
+                "fingerprint": self.fingerprint,
+                "feature_map": self.feature_map.to_dict(),
+                "ids": ids,
+                "train_log": {
+                    "losses": self.log.losses,
+                    "valid": self.log.valid,
+                    "best_epoch": self.log.best_epoch,
+                    "samples_per_s": self.log.samples_per_s,
+                },
             }
             (tmp / "ranker.json").write_text(json.dumps(meta))
             old = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.old"
@@ -402,24 +472,42 @@ class DeepFMRanker:
         except (OSError, ValueError) as exc:
             raise ModelError(f"{path}: not a saved ranker ({exc.__class__.__name__})") from None
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"{path}: saved with format {meta.get('format_version')}, this version reads {FORMAT_VERSION}; retrain")
+            raise ModelError(
+                f"{path}: saved with format {meta.get('format_version')}, "
+                f"this version reads {FORMAT_VERSION}; retrain"
+            )
         ranker = cls(RankerConfig(**{**meta["config"], "device": device}))
         ranker.device = resolve_device(device)
         ranker.objective, ranker.fingerprint = meta["objective"], meta["fingerprint"]
         fmap = ranker.feature_map = FeatureMap.from_dict(meta["feature_map"])
         n_sparse, n_dense, n_bags = fmap.sizes
         cfg = ranker.config
-        ranker.model = DeepFM(fmap.num_embeddings, n_sparse + n_bags + n_dense, n_dense, cfg.dim, cfg.hidden, cfg.dropout)
-        ranker.model.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
+        ranker.model = DeepFM(
+            fmap.num_embeddings,
+            n_sparse + n_bags + n_dense,
+            n_dense,
+            cfg.dim,
+            cfg.hidden,
+            cfg.dropout,
+        )
+        ranker.model.load_state_dict(
+            torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        )
         ranker.model.to(ranker.device).eval()
         log = meta.get("train_log", {})
         ranker.log = TrainLog(log.get("losses", []), log.get("valid", []), log.get("best_epoch", 0))
         if not fmap.generic:
             state = torch.load(path / "state.pt", weights_only=True)
-            ranker.user_tab, ranker.item_tab = _unpack(state["user_tab"]), _unpack(state["item_tab"])
+            ranker.user_tab, ranker.item_tab = (
+                _unpack(state["user_tab"]),
+                _unpack(state["item_tab"]),
+            )
             ranker.recent, ranker.seen_keys = state["recent"], state["seen_keys"].numpy()
             ranker.popularity = state["popularity"].numpy()
-            ranker.users, ranker.items = pd.Index(meta["ids"]["users"]), pd.Index(meta["ids"]["items"])
+            ranker.users, ranker.items = (
+                pd.Index(meta["ids"]["users"]),
+                pd.Index(meta["ids"]["items"]),
+            )
             ranker._index_ids()
         return ranker
 
@@ -434,7 +522,8 @@ class DeepFMRanker:
             table = tables[f.side]
             if table is None or f.name not in table.columns:
                 raise ModelError(
-                    f"the model was trained with the {f.side} column '{f.name}', which this data lacks; "
+                    f"the model was trained with the {f.side} column '{f.name}', "
+                    "which this data lacks; "
                     "retrain on this data or use data with the same columns"
                 )
 

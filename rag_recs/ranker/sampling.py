@@ -18,7 +18,7 @@ def sample_negatives(
     weights: np.ndarray | None = None,
     max_rounds: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One negative item row (1..n_items) per entry of ``users``, never one of that user's positives.
+    """One negative item row (1..n_items) per entry of ``users``, never one of their positives.
 
     ``positives`` are the sorted pair keys of all known interactions. ``weights`` (length
     n_items) gives popularity-weighted sampling; None is uniform. Collisions are redrawn; a user

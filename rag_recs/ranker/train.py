@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -41,7 +42,9 @@ class TrainLog:
 def make_optimizer(model: torch.nn.Module, cfg: RankerConfig) -> torch.optim.Optimizer:
     """Adam with the fused kernel where the installed torch has it (one kernel per step)."""
     try:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
     except (RuntimeError, TypeError):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -54,12 +57,10 @@ def train_epochs(
     device: torch.device | None = None,
     epochs: int | None = None,
 ) -> TrainLog:
-    """Train for up to ``epochs``; with ``validate`` keep the best epoch's weights (higher is better)."""
+    """Train up to ``epochs``; with ``validate``, keep the best epoch's weights (higher wins)."""
     device = device or torch.device("cpu")
     epochs = epochs or cfg.epochs
-    generator = torch.Generator().manual_seed(cfg.seed)
-    optimizer = make_optimizer(model, cfg)
-    log, best, best_state, stale = TrainLog(), float("-inf"), None, 0
+    log = TrainLog()
     progress = Progress(
         TextColumn("training"),
         BarColumn(),
@@ -70,38 +71,78 @@ def train_epochs(
         disable=not cfg.progress,
     )
     with progress:
-        task = progress.add_task("train", total=epochs, info="")
-        for epoch in range(epochs):
-            inputs, labels = epoch_data(epoch)
-            order = torch.randperm(len(labels), generator=generator)
-            inputs, labels = inputs.take(order).to(device), labels[order].to(device)
-            model.train()
-            start = time.perf_counter()
-            total = _one_epoch(model, optimizer, inputs, labels, cfg.batch_size)
-            loss = float(total) / len(labels)  # the one sync of the epoch
-            log.seconds += time.perf_counter() - start
-            log.samples += len(labels)
-            log.losses.append(loss)
-            info = f"loss {loss:.4f}"
-            if validate is not None:
-                model.eval()
-                score = validate()
-                log.valid.append(score)
-                info += f" valid {score:.4f}"
-                if score > best:
-                    best, stale, log.best_epoch = score, 0, epoch
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
-            progress.update(task, advance=1, info=info)
-            if validate is not None and cfg.patience and stale >= cfg.patience:
-                break
+        best_state = _loop(model, epoch_data, cfg, validate, device, epochs, progress, log)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
         log.best_epoch = len(log.losses) - 1
     model.eval()
     return log
+
+
+@contextmanager
+def _threads(n: int, device: torch.device) -> Iterator[None]:
+    """Run the block on ``n`` CPU threads (0: leave torch's setting alone)."""
+    before = torch.get_num_threads()
+    if n and device.type == "cpu":
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _loop(
+    model: torch.nn.Module,
+    epoch_data: EpochData,
+    cfg: RankerConfig,
+    validate: Validate | None,
+    device: torch.device,
+    epochs: int,
+    progress: Progress,
+    log: TrainLog,
+) -> dict | None:
+    """The epochs themselves; fills ``log`` and returns the best weights seen (or None)."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = make_optimizer(model, cfg)
+    best, best_state, stale, steps = float("-inf"), None, 0, 0
+    task = progress.add_task("train", total=epochs, info="")
+    for epoch in range(epochs):
+        inputs, labels = epoch_data(epoch)
+        order = torch.randperm(len(labels), generator=generator)
+        inputs, labels = inputs.take(order).to(device), labels[order].to(device)
+        model.train()
+        start = time.perf_counter()
+        # A 512-row batch is too small to split across cores: more threads only add
+        # synchronisation (and collapse when another process shares the CPU).
+        with _threads(cfg.train_threads, device):
+            total = _one_epoch(model, optimizer, inputs, labels, cfg.batch_size)
+            loss = float(total) / len(labels)  # the one sync of the epoch
+        log.seconds += time.perf_counter() - start
+        log.samples += len(labels)
+        steps += -(-len(labels) // cfg.batch_size)
+        log.losses.append(loss)
+        info = f"loss {loss:.4f}"
+        if validate is not None:
+            model.eval()
+            score = validate()
+            log.valid.append(score)
+            info += f" valid {score:.4f}"
+            if score > best:
+                best, stale, log.best_epoch = score, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+        progress.update(task, advance=1, info=info)
+        # small data make few steps per epoch: patience only counts once enough steps ran
+        if (
+            validate is not None
+            and cfg.patience
+            and stale >= cfg.patience
+            and steps >= cfg.min_steps
+        ):
+            break
+    return best_state
 
 
 def _one_epoch(
@@ -125,12 +166,17 @@ def _one_epoch(
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, inputs: Tensors, batch_size: int = 65536) -> torch.Tensor:
+def predict_logits(
+    model: torch.nn.Module, inputs: Tensors, batch_size: int = 65536
+) -> torch.Tensor:
     """Logits for every row, in large batches."""
     model.eval()
     out = [
-        model(inputs.sparse[s : s + batch_size], inputs.dense[s : s + batch_size],
-              [b[s : s + batch_size] for b in inputs.bags])
+        model(
+            inputs.sparse[s : s + batch_size],
+            inputs.dense[s : s + batch_size],
+            [b[s : s + batch_size] for b in inputs.bags],
+        )
         for s in range(0, len(inputs), batch_size)
     ]
     return torch.cat(out) if out else torch.zeros(0)

@@ -1,0 +1,53 @@
+"""Shared fixtures: small seeded data and a small trained ranker, built once per session.
+
+Nothing here writes outside pytest's temporary directories: ``RAG_RECS_WORKSPACE`` points at a
+session temp dir for the whole run (the workspace reads it only when one is created), so the
+user's cache is never touched.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rag_recs.config import RankerConfig
+from rag_recs.data.schema import Dataset
+from rag_recs.data.synthetic import generate
+from rag_recs.ranker import DeepFMRanker
+
+# The test machine is small and shared: one intra-op thread is several times faster here than
+# two threads fighting over two busy cores, and it keeps the CPU results reproducible.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _workspace_env(tmp_path_factory: pytest.TempPathFactory):
+    """Every workspace (library or CLI) defaults to a temp dir, never the per-user cache."""
+    root = tmp_path_factory.mktemp("workspace")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAG_RECS_WORKSPACE", str(root))
+        yield root
+
+
+def small_config(**overrides) -> RankerConfig:
+    """A quick, quiet, CPU-only, seeded ranker configuration."""
+    base = {"epochs": 3, "progress": False, "device": "cpu", "seed": 11}
+    return RankerConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def ranker_config():
+    """``ranker_config(**overrides)``: the quick test configuration, with changes."""
+    return small_config
+
+
+@pytest.fixture(scope="session")
+def small_data() -> Dataset:
+    """150 users x 60 items of generated data (titles, genres, user features, timestamps)."""
+    return generate(n_users=150, n_items=60)
+
+
+@pytest.fixture(scope="session")
+def small_ranker(small_data: Dataset) -> DeepFMRanker:
+    """A DeepFM ranker trained for a few epochs on ``small_data`` (read-only for tests)."""
+    return DeepFMRanker(small_config()).fit(small_data)

@@ -1,0 +1,255 @@
+"""DeepFM ranker: layers, sampling, scoring, persistence, determinism and quality."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from rag_recs.data.loaders import load_dataset
+from rag_recs.data.schema import ITEM, USER, Dataset
+from rag_recs.data.synthetic import generate
+from rag_recs.errors import ModelError
+from rag_recs.evaluation import Popularity, RankerScorer, evaluate_loo
+from rag_recs.ranker import DeepFM, DeepFMRanker
+from rag_recs.ranker.layers import FactorizationMachine
+from rag_recs.ranker.sampling import pair_keys, sample_negatives
+from rag_recs.workspace import Workspace
+
+# ---- layers ---------------------------------------------------------------------------------
+
+
+def test_factorization_machine_matches_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    vectors = torch.randn(7, 5, 4, generator=gen, dtype=torch.float64)
+    expected = torch.zeros(7, dtype=torch.float64)
+    for i, j in itertools.combinations(range(5), 2):
+        expected += (vectors[:, i] * vectors[:, j]).sum(-1)
+    got = FactorizationMachine()(vectors)
+    assert got.shape == (7,)
+    torch.testing.assert_close(got, expected)
+
+
+def test_deepfm_forward_shape_and_gradients():
+    torch.manual_seed(0)
+    # 2 sparse fields + 1 bag + 3 dense = 6 fields
+    model = DeepFM(num_embeddings=30, n_fields=6, n_dense=3, dim=4, hidden=(8, 4))
+    sparse = torch.randint(0, 30, (5, 2))
+    dense = torch.randn(5, 3)
+    bags = [torch.tensor([[1, 2, 0], [0, 0, 0], [3, 0, 0], [4, 5, 6], [7, 7, 0]])]
+    logits = model(sparse, dense, bags)
+    assert logits.shape == (5,)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert model.embedding.table.weight.grad is not None
+    # the shared unknown/padding row 0 never learns
+    assert torch.count_nonzero(model.embedding.table.weight.grad[0]) == 0
+
+
+# ---- negative sampling ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_negative_sampling_never_returns_positives(weighted):
+    n_items = 10
+    seen = {
+        1: {1, 2, 3},
+        2: set(range(1, n_items + 1)) - {7},  # every item but 7
+        3: set(range(1, n_items + 1)),  # every item
+    }
+    users_p = np.array([u for u, items in seen.items() for _ in items])
+    items_p = np.array([i for items in seen.values() for i in items])
+    positives = np.unique(pair_keys(users_p, items_p, n_items))
+    rng = np.random.default_rng(0)
+    users = np.repeat([1, 2, 3], 3000)
+    weights = np.linspace(1.0, 5.0, n_items) if weighted else None
+    items, keep = sample_negatives(users, positives, n_items, rng, weights)
+    assert items.shape == keep.shape == users.shape
+    assert items.min() >= 1 and items.max() <= n_items
+    for user, item in zip(users[keep], items[keep], strict=True):
+        assert item not in seen[user]
+    by_user = {u: (items[users == u], keep[users == u]) for u in seen}
+    assert by_user[1][1].all()  # plenty of negatives: every draw is kept
+    assert set(by_user[1][0]) == set(range(4, n_items + 1))
+    kept_2 = by_user[2][0][by_user[2][1]]
+    assert set(kept_2) == {7} and len(kept_2) > 0.9 * 3000  # the one unseen item, found
+    assert not by_user[3][1].any()  # nothing left to sample: nothing kept
+
+
+# ---- scoring ----------------------------------------------------------------------------------
+
+
+def _user_with_history(ranker: DeepFMRanker, data: Dataset):
+    user = int(data.interactions[USER].iloc[0])
+    assert ranker.knows_user(user)
+    return user
+
+
+def test_unknown_user_and_item_score_without_error(small_ranker, small_data):
+    known_item = int(small_data.catalog[0])
+    probs = small_ranker.score("no-such-user", [known_item, 10_000, "zz"])
+    assert probs.shape == (3,)
+    assert np.isfinite(probs).all() and ((probs > 0) & (probs < 1)).all()
+    assert small_ranker.user_row("no-such-user") == 0
+    assert not small_ranker.knows_user("no-such-user")
+    assert not small_ranker.exists(10_000)
+    assert small_ranker.exists(known_item)
+    assert small_ranker.exists(str(known_item))  # "12" from a prompt finds item 12
+    user = _user_with_history(small_ranker, small_data)
+    assert np.isfinite(small_ranker.score(user, [10_000])).all()
+    assert len(small_ranker.top_k("no-such-user", 5)) == 5
+
+
+def test_top_k_excludes_seen_and_orders_by_score(small_ranker, small_data):
+    user = _user_with_history(small_ranker, small_data)
+    seen = small_data.seen[user]
+    assert small_ranker.seen(user) == seen
+    top = small_ranker.top_k(user, k=7)
+    ids = [i for i, _ in top]
+    probs = np.array([p for _, p in top])
+    assert len(ids) == 7 == len(set(ids))
+    assert not set(ids) & seen
+    assert (np.diff(probs) <= 0).all()
+    # the 7 best of all unseen items, by the ranker's own score
+    unseen = [i for i in small_data.catalog if i not in seen]
+    scores = small_ranker.score(user, unseen)
+    best = [unseen[j] for j in np.argsort(-scores, kind="stable")[:7]]
+    assert ids == best
+    np.testing.assert_allclose(probs, np.sort(scores)[::-1][:7], rtol=1e-5)
+    # with seen items allowed the list may change, and candidates restrict it
+    pick = [ids[3], ids[0], next(iter(seen)), 10_000]
+    restricted = small_ranker.top_k(user, k=5, candidates=pick)
+    assert [i for i, _ in restricted] == [ids[0], ids[3]]
+
+
+def test_top_k_ids_keep_their_source_type(small_ranker, small_data):
+    user = _user_with_history(small_ranker, small_data)
+    assert all(type(i) is int for i, _ in small_ranker.top_k(user, 3))
+
+
+# ---- persistence -------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(small_ranker, small_data, tmp_path):
+    target = tmp_path / "models" / "ranker"
+    assert small_ranker.save(target) == target
+    small_ranker.save(target)  # overwriting an existing save is fine too
+    assert sorted(os.listdir(target)) == ["model.pt", "ranker.json", "state.pt"]
+    leftovers = [p for p in os.listdir(target.parent) if p != "ranker"]
+    assert leftovers == []  # no .tmp / .old directories left behind
+    loaded = DeepFMRanker.load(target, device="cpu")
+    users = small_data.interactions[USER].unique()[:5]
+    items = list(small_data.catalog)
+    for user in users:
+        np.testing.assert_array_equal(loaded.score(user, items), small_ranker.score(user, items))
+        assert loaded.top_k(user, 5) == small_ranker.top_k(user, 5)
+        assert loaded.seen(user) == small_ranker.seen(user)
+    rows = np.array([small_ranker.user_row(u) for u in users])
+    np.testing.assert_array_equal(loaded.score_matrix(rows), small_ranker.score_matrix(rows))
+    assert loaded.fingerprint == small_data.fingerprint
+    assert loaded.log.losses == small_ranker.log.losses
+    loaded.check_data(small_data)  # same columns: no complaint
+
+
+def test_load_rejects_a_non_model_directory(tmp_path):
+    with pytest.raises(ModelError, match="not a saved ranker"):
+        DeepFMRanker.load(tmp_path)
+
+
+@pytest.mark.parametrize(("drop", "column"), [("users", "age_group"), ("items", "genres")])
+def test_check_data_names_a_missing_trained_column(
+    small_ranker, small_data, tmp_path, drop, column
+):
+    path = small_ranker.save(tmp_path / "r")
+    loaded = DeepFMRanker.load(path, device="cpu")
+    kwargs = {"items": small_data.items, "users": small_data.users, drop: None}
+    lacking = Dataset(small_data.interactions, **kwargs)
+    with pytest.raises(ModelError, match=column):
+        loaded.check_data(lacking)
+
+
+def test_training_is_deterministic_with_a_seed(small_ranker, small_data, ranker_config):
+    again = DeepFMRanker(ranker_config()).fit(small_data)
+    rows = np.arange(1, 31)
+    np.testing.assert_array_equal(again.score_matrix(rows), small_ranker.score_matrix(rows))
+    assert again.log.losses == small_ranker.log.losses
+    other = DeepFMRanker(ranker_config(seed=12)).fit(small_data)
+    assert not np.array_equal(other.score_matrix(rows), small_ranker.score_matrix(rows))
+
+
+def test_workspace_caches_by_data_and_settings(small_data, ranker_config, _workspace_env):
+    ws = Workspace()
+    assert ws.root == _workspace_env  # never the user's cache during tests
+    config = ranker_config(epochs=1)
+    first, trained = ws.ranker(small_data, config)
+    again, trained_again = ws.ranker(small_data, config.model_copy(update={"progress": True}))
+    assert (trained, trained_again) == (True, False)  # progress bars do not key the cache
+    assert ws.ranker_dir(small_data, config).is_relative_to(_workspace_env)
+    rows = np.arange(1, 6)
+    np.testing.assert_array_equal(again.score_matrix(rows), first.score_matrix(rows))
+    other = ranker_config(epochs=1, seed=99)
+    assert ws.ranker_dir(small_data, other) != ws.ranker_dir(small_data, config)
+    part = small_data.subset(small_data.interactions.iloc[:-10])
+    assert ws.ranker_dir(part, config) != ws.ranker_dir(small_data, config)
+
+
+# ---- generic CTR table -------------------------------------------------------------------
+
+
+def _ctr_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ad = rng.integers(0, 8, n)
+    site = rng.choice(["news", "shop", "blog"], n)
+    price = rng.uniform(0.0, 10.0, n)
+    logit = np.where(ad % 2 == 0, 1.5, -1.5) + np.where(site == "shop", 1.0, -0.5) - 0.2 * price
+    clicked = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"ad": ad, "site": site, "price": price, "label": clicked})
+
+
+def test_explicit_objective_on_a_generic_ctr_table(tmp_path, ranker_config):
+    data = load_dataset(_ctr_frame(3000, seed=1), label_col="label")
+    assert not data.has_users
+    ranker = DeepFMRanker(ranker_config(epochs=8, lr=5e-3)).fit(data)
+    assert ranker.objective == "explicit"
+    assert {f.name: f.kind for f in ranker.feature_map.fields} == {
+        "ad": "sparse",
+        "site": "sparse",
+        "price": "dense",
+    }
+    test = _ctr_frame(1000, seed=2)
+    probs = ranker.predict(test.drop(columns=["label"]))
+    assert probs.shape == (1000,)
+    assert ((probs > 0) & (probs < 1)).all()
+    assert roc_auc_score(test["label"], probs) > 0.75  # it learned the planted signal
+    loaded = DeepFMRanker.load(ranker.save(tmp_path / "ctr"), device="cpu")
+    np.testing.assert_array_equal(loaded.predict(test), probs)
+    with pytest.raises(ModelError, match="predict"):
+        ranker.top_k(1)
+
+
+# ---- quality --------------------------------------------------------------------------------
+
+
+def test_ranker_beats_popularity_on_leave_one_out(ranker_config):
+    data = generate(n_users=500, n_items=180)
+    config = ranker_config(epochs=5, lr=3e-3, seed=2024)
+    pop, deepfm = evaluate_loo(data, [Popularity(), RankerScorer(config)], k=10)
+    assert pop["model"] == "Popularity" and deepfm["model"] == "DeepFM"
+    assert pop["n_users"] == deepfm["n_users"] == 500
+    # measured: ~0.46-0.50 against 0.11 over seeds; demand a wide margin, not a tie
+    assert deepfm["recall@10"] >= pop["recall@10"] + 0.15
+    assert deepfm["ndcg@10"] > pop["ndcg@10"]
+    assert deepfm["coverage"] > pop["coverage"]
+
+
+def test_ranker_items_align_with_catalog(small_ranker, small_data):
+    assert [small_ranker.item_id(r) for r in range(1, len(small_ranker.items) + 1)] == list(
+        small_data.catalog
+    )
+    assert small_ranker.item_row(small_data.catalog[-1]) == len(small_data.catalog)
+    assert ITEM in {f.name for f in small_ranker.feature_map.fields}
