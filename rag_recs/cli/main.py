@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from typing import Annotated
 
 import typer
@@ -236,46 +235,13 @@ class _CachedRanker:
         return self._scorer.scores(users)
 
 
-@app.command()
-def demo(
-    user: Annotated[str, typer.Option(help="The user to recommend for.")] = "78",
-    k: Annotated[int, typer.Option("--k", help="How many items.")] = 5,
-    workspace_dir: WorkspaceDir = None,
-    json: Json = False,
-) -> None:
-    """Generate the demo data, train the ranker once, and recommend unseen items for a user."""
-    if k < 1:
-        raise DataError("--k must be at least 1")
-    dataset = load("synthetic", None, None, None, None, None, None)
-    ranker, trained = workspace(workspace_dir).ranker(dataset, RankerConfig(progress=not json))
-    if not ranker.knows_user(user):
-        raise DataError(
-            f"unknown user {user!r}", hint=f"the demo data has users 1..{len(ranker.users)}"
-        )
-    picks = ranker.top_k(user, k)
-    seen = ranker.seen(user)
-    assert not set(i for i, _ in picks) & seen
-    rows = [{"item_id": i, "title": dataset.title(i), "score": round(s, 4)} for i, s in picks]
-    if json:
-        emit_json(
-            {
-                "user": ranker.users[ranker.user_row(user) - 1].item(),
-                "items": rows,
-                "trained": trained,
-            }
-        )
-        return
-    table = Table(title=f"Top {k} unseen articles for user {user} (read {len(seen)} so far)")
-    for col in ("item_id", "title", "score"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(str(r["item_id"]), r["title"], f"{r['score']:.3f}")
-    out.print(table)
+from rag_recs.cli.assistant import register as _register_assistant  # noqa: E402
+
+_register_assistant(app)
 
 
 def run() -> None:
     """Console-script entry point: errors become exit codes, no traceback for user mistakes."""
-    warnings.simplefilter("default")
     logging.captureWarnings(True)
     try:
         app()  # usage errors are handled inside (exit code 2); ours propagate to here

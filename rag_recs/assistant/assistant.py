@@ -1,0 +1,374 @@
+"""The assistant: question -> intent -> evidence -> LLM candidates -> validation -> DeepFM rerank.
+
+Whatever the LLM says, an answer only holds items that exist, that the user has not seen and that
+meet the asked constraints, ordered by the trained ranker; every number in a reason is computed.
+
+Final order (documented blend): ``score = ranker probability + support_weight * support``, where
+``support`` is the share of the most similar users (exact Jaccard, top ``n_neighbors``) who liked
+the item. Candidates are the validated LLM proposals plus the ranker's own top-k of eligible
+items, so the LLM can add items but never push the ranker's best ones out with weaker picks:
+a proposal that does not make the top k is reported as outranked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from rag_recs.assistant.answer import Answer, AnswerItem
+from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
+from rag_recs.assistant.intent import MAX_K, Intent, parse_question
+from rag_recs.assistant.validate import Catalog, Rejection, validate
+from rag_recs.data.schema import GENRES, ITEM, RATING, USER, Dataset, to_python
+from rag_recs.errors import RagRecsError
+from rag_recs.ranker.ranker import DeepFMRanker
+from rag_recs.retrieval.overlap import jaccard
+
+log = logging.getLogger(__name__)
+
+
+class AssistantConfig(BaseModel):
+    """How the assistant gathers evidence and blends it with the ranker."""
+
+    n_neighbors: int = Field(10, ge=1, description="similar users shown and used as evidence")
+    search_neighbors: int = Field(30, ge=1, description="users fetched by vector search first")
+    pool_size: int = Field(20, ge=1, description="candidates offered to the LLM")
+    support_weight: float = Field(0.1, ge=0.0, description="weight of similar-user support")
+    like_threshold: float = Field(4.0, description="a rating at or above this counts as liked")
+    default_k: int = Field(5, ge=1, le=MAX_K)
+
+
+class Assistant:
+    """Recommendations in plain language, validated and ordered by a DeepFM ranker."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        ranker: DeepFMRanker,
+        *,
+        store: Any = None,
+        llm: Any = None,
+        config: AssistantConfig | None = None,
+    ) -> None:
+        self.dataset, self.ranker, self.store, self.llm = dataset, ranker, store, llm
+        self.config = config or AssistantConfig()
+        self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
+        self.genres = self._genres()
+        self.liked = self._liked()
+        self.history: list[Answer] = []
+        self.current_user: Any = None
+
+    # ---- set-up -----------------------------------------------------------------------------
+    def _genres(self) -> dict[Any, list[str]]:
+        items = self.dataset.items
+        if items is None or GENRES not in items.columns:
+            return {}
+        return {to_python(i): list(g) for i, g in zip(items[ITEM], items[GENRES], strict=True)}
+
+    def _liked(self) -> dict[Any, set]:
+        inter = self.dataset.interactions
+        if RATING in inter.columns:
+            inter = inter[inter[RATING] >= self.config.like_threshold]
+        return {to_python(u): set(map(to_python, g)) for u, g in inter.groupby(USER)[ITEM]}
+
+    @property
+    def genre_names(self) -> list[str]:
+        return sorted({g for gs in self.genres.values() for g in gs})
+
+    # ---- public API -------------------------------------------------------------------------
+    def ask(self, question: str) -> Answer:
+        """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
+        start = time.perf_counter()
+        intent = parse_question(question, self.genre_names)
+        if intent.kind == "why":
+            answer = self._why(question, intent)
+        elif intent.kind == "unknown" or (intent.user is None and self.current_user is None):
+            answer = Answer(
+                question,
+                message=(
+                    "I could not tell which user to recommend for. Try, for example: "
+                    "'Suggest 3 items to user 12 that they have not seen'."
+                ),
+            )
+        else:
+            user = intent.user if intent.user is not None else self.current_user
+            answer = self.recommend(
+                user,
+                intent.k if intent.k is not None else self.config.default_k,
+                include=intent.include,
+                exclude=intent.exclude,
+                question=question,
+                like=intent.like,
+            )
+        answer.timings["total"] = time.perf_counter() - start
+        self.history.append(answer)
+        return answer
+
+    def recommend(
+        self,
+        user: Any,
+        k: int = 5,
+        *,
+        include: list[str] | tuple = (),
+        exclude: list[str] | tuple = (),
+        question: str | None = None,
+        like: list[str] | tuple = (),
+    ) -> Answer:
+        """Top-``k`` unseen items for ``user`` meeting the constraints, with reasons and evidence."""
+        timings: dict[str, float] = {}
+        tic = time.perf_counter()
+        user = self.resolve_user(user)
+        self.current_user = user
+        answer = Answer(question or f"recommend {k} items for user {user}", user=user)
+        if k < 1:
+            answer.message = "Ask for at least one item (k must be 1 or more)."
+            return answer
+        seen = self.dataset.seen.get(user, set())
+        allowed = self._constraint(include, exclude)
+        eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
+        if not eligible:
+            answer.message = self._nothing_left(include, exclude)
+            return answer
+        if k > len(eligible):
+            answer.notes.append(f"only {len(eligible)} items meet the request; showing them all")
+            k = len(eligible)
+        cold = not seen
+        if cold:
+            answer.notes.append(f"user {user} has no history yet: a cold-start answer")
+        neighbors = [] if cold else self.similar_users(user)
+        answer.similar_users = neighbors
+        timings["neighbors"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        ranker_top = self._ranker_top(user, eligible, max(k, self.config.pool_size))
+        support = self._support(neighbors, eligible)
+        pool = self._pool(ranker_top, support)
+        timings["ranker"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        proposed, reasons = self._propose(answer, user, k, pool, neighbors, support, question)
+        kept, rejected = validate(proposed, self.catalog, seen, allowed)
+        answer.proposed, answer.rejected = len(proposed), rejected
+        timings["llm"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        candidates = list(dict.fromkeys([i for i, _ in kept] + [i for i, _ in ranker_top[:k]]))
+        scores = dict(zip(candidates, self.ranker.score(user, candidates), strict=True))
+        blended = {
+            i: float(scores[i]) + self.config.support_weight * support.get(i, 0.0)
+            for i in candidates
+        }
+        order = sorted(candidates, key=lambda i: -blended[i])
+        chosen, llm_ids = order[:k], {i for i, _ in kept}
+        for item in order[k:]:
+            if item in llm_ids:
+                rejected.append(
+                    Rejection(
+                        "outranked",
+                        f"ranker score {scores[item]:.2f} is below the top {k}",
+                        item,
+                    )
+                )
+        filled = sum(1 for i in chosen if i not in llm_ids)
+        if self.llm is not None and filled:
+            answer.notes.append(
+                f"{filled} of {k} items come from the ranker's own top list "
+                f"({len(kept)} LLM proposals survived validation)"
+            )
+        for item in chosen:
+            evidence = self.evidence(user, item, neighbors, float(scores[item]))
+            llm_reason = reasons.get(item, "")
+            reason = evidence.sentence()
+            if llm_reason and numbers_ok(llm_reason, evidence) and 10 <= len(llm_reason) <= 300:
+                reason = f"{llm_reason.strip()} ({reason})"
+            answer.items.append(
+                AnswerItem(
+                    item,
+                    self.dataset.title(item),
+                    float(scores[item]),
+                    reason,
+                    evidence,
+                    "llm" if item in llm_ids else "ranker",
+                )
+            )
+        timings["rerank"] = time.perf_counter() - tic
+        answer.timings.update(timings)
+        return answer
+
+    def explain(self, user: Any, item: Any) -> Evidence:
+        """The computed evidence for ``item`` and ``user`` (works for any item, seen or not)."""
+        user = self.resolve_user(user)
+        resolved = self.catalog.resolve(item)
+        if resolved is None:
+            raise RagRecsError(f"unknown item {item!r}")
+        score = float(self.ranker.score(user, [resolved])[0])
+        return self.evidence(user, resolved, self.similar_users(user), score)
+
+    def as_runnable(self):
+        """The assistant as a LangChain Runnable: question (str) -> answer (dict)."""
+        from langchain_core.runnables import RunnableLambda
+
+        return RunnableLambda(lambda q: self.ask(q).to_dict(), name="rag_recs_assistant")
+
+    def as_tool(self):
+        """The validated recommender as a LangChain tool an agent can call."""
+        from langchain_core.tools import StructuredTool
+
+        def recommend_items(user: str, k: int = 5) -> dict:
+            """Top-k unseen items for a user, checked and ordered by the DeepFM ranker."""
+            return self.recommend(user, k).to_dict()
+
+        return StructuredTool.from_function(recommend_items)
+
+    # ---- pieces -----------------------------------------------------------------------------
+    def resolve_user(self, user: Any) -> Any:
+        """The dataset's user id for ``user`` ("78" finds 78); unknown users are a clear error."""
+        index = self.dataset.user_index
+        candidates = [user]
+        if isinstance(user, str) and user.strip().lstrip("-").isdigit():
+            candidates.append(int(user))
+        candidates.append(str(user))
+        known_users = self.dataset.users
+        for c in candidates:
+            if c in index:
+                return to_python(c)
+            if known_users is not None and c in set(known_users[USER]):
+                return to_python(c)
+        sample = ", ".join(map(str, list(index[:3])))
+        raise RagRecsError(f"unknown user {user!r} (users look like {sample}, ...)")
+
+    def similar_users(self, user: Any) -> list[Neighbor]:
+        """The most similar users by exact Jaccard, among those vector search finds first."""
+        seen = self.dataset.seen
+        mine = seen.get(user, set())
+        if self.store is not None:
+            found = self.store.similar_users(user, self.config.search_neighbors)
+            others = [u for u, _ in found]
+        else:  # without a store: exact overlap with everyone
+            others = [u for u in seen if u != user]
+        rows = [Neighbor(o, jaccard(mine, seen.get(o, set())), len(mine & seen.get(o, set())))
+                for o in others if o != user]  # fmt: skip
+        rows.sort(key=lambda n: (-n.jaccard, str(n.user_id)))
+        return [n for n in rows if n.shared][: self.config.n_neighbors]
+
+    def evidence(self, user: Any, item: Any, neighbors: list[Neighbor], score: float) -> Evidence:
+        supporters = [n for n in neighbors if item in self.liked.get(n.user_id, set())]
+        genres = self.genres.get(item, [])
+        liked = self.liked.get(user, set())
+        same = [self.dataset.title(i) for i in liked if set(self.genres.get(i, [])) & set(genres)]
+        return Evidence(
+            item, self.dataset.title(item), score, len(neighbors), supporters, genres, sorted(same)
+        )
+
+    def _constraint(self, include, exclude) -> Callable[[Any], str | None]:
+        inc, exc = set(include), set(exclude)
+
+        def allowed(item: Any) -> str | None:
+            genres = set(self.genres.get(item, []))
+            if inc and not genres & inc:
+                return f"not {' or '.join(sorted(inc))}"
+            if genres & exc:
+                return f"is {' and '.join(sorted(genres & exc))}, which was excluded"
+            return None
+
+        return allowed
+
+    def _nothing_left(self, include, exclude) -> str:
+        if set(include) & set(exclude):
+            return "The request both asks for and excludes the same genre; nothing can satisfy it."
+        if include or exclude:
+            return "No unseen item meets those constraints; try relaxing them."
+        return "This user has already seen every item in the catalog."
+
+    def _ranker_top(self, user: Any, eligible: list, n: int) -> list[tuple[Any, float]]:
+        return self.ranker.top_k(user, n, candidates=eligible)
+
+    def _support(self, neighbors: list[Neighbor], eligible: list) -> dict[Any, float]:
+        if not neighbors:
+            return {}
+        allowed = set(eligible)
+        counts: dict[Any, int] = {}
+        for n in neighbors:
+            for item in self.liked.get(n.user_id, set()) & allowed:
+                counts[item] = counts.get(item, 0) + 1
+        return {i: c / len(neighbors) for i, c in counts.items()}
+
+    def _pool(self, ranker_top: list[tuple[Any, float]], support: dict[Any, float]) -> dict:
+        size = self.config.pool_size
+        by_support = sorted(support, key=lambda i: (-support[i], str(i)))[: size // 2]
+        ids = list(dict.fromkeys(by_support + [i for i, _ in ranker_top]))[:size]
+        return {i: self.dataset.title(i) for i in ids}
+
+    def _propose(self, answer, user, k, pool, neighbors, support, question):
+        """Ask the LLM for k picks from the pool; returns (raw id, reason) pairs and reasons."""
+        if self.llm is None or not pool:
+            return [], {}
+        from rag_recs.llm import propose
+
+        context, evidence = self._context(user, neighbors, pool, support)
+        try:
+            proposal = propose(
+                self.llm, question or f"recommend {k} items", context, pool, k, evidence=evidence
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever the LLM does, the ranker still answers
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+            answer.notes.append(f"the LLM failed ({type(exc).__name__}: {first}); ranker only")
+            return [], {}
+        for text in proposal.unparsed:
+            if text.strip():
+                answer.rejected.append(Rejection("unparsed", "could not be read", text=text[:80]))
+            else:
+                answer.notes.append("the LLM returned nothing; the ranker answered alone")
+        pairs = [(c.item_id, c.reason) for c in proposal.items]
+        reasons = {}
+        for raw, reason in pairs:
+            item = self.catalog.resolve(raw)
+            if item is not None:
+                reasons.setdefault(item, reason)
+        return pairs, reasons
+
+    def _context(self, user, neighbors, pool, support) -> tuple[list, str]:
+        """Documents the LLM reads (own likes, similar users) and the computed evidence text."""
+        from langchain_core.documents import Document
+
+        liked = sorted(self.liked.get(user, set()), key=str)[:15]
+        titles = "; ".join(self.dataset.title(i) for i in liked) or "nothing yet"
+        docs = [Document(page_content=f"User {user} liked: {titles}")]
+        lines = []
+        if neighbors:
+            similar = ", ".join(f"user {n.user_id} (Jaccard {n.jaccard:.2f})" for n in neighbors)
+            docs.append(Document(page_content=f"Most similar users: {similar}"))
+            for i in pool:
+                count = round(support.get(i, 0.0) * len(neighbors))
+                if count:
+                    lines.append(f"item {i}: liked by {count} of {len(neighbors)} similar users")
+        return docs, "\n".join(lines)
+
+    def _why(self, question: str, intent: Intent) -> Answer:
+        last = next((a for a in reversed(self.history) if a.items), None)
+        if last is None:
+            return Answer(question, message="There is no earlier recommendation to explain yet.")
+        pos = intent.position if intent.position is not None else 1
+        index = len(last.items) - 1 if pos == -1 else pos - 1
+        if not 0 <= index < len(last.items):
+            return Answer(
+                question,
+                user=last.user,
+                message=f"The last answer had {len(last.items)} items; ask about 1 to "
+                f"{len(last.items)}.",
+            )
+        item = last.items[index]
+        return Answer(
+            question,
+            user=last.user,
+            message=f"Item {index + 1}, '{item.title}': {item.evidence.sentence()}",
+        )
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else 0.0

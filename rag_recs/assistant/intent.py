@@ -1,0 +1,111 @@
+"""Understanding a question: which user, how many items, which constraints, or a follow-up.
+
+Deterministic patterns cover the common forms; anything they cannot read is handed to the
+LLM (structured output) by the assistant, and an unreadable question gets a helpful reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+DEFAULT_K = 5
+MAX_K = 100
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3,
+}  # fmt: skip
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+            "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}  # fmt: skip
+ITEM_NOUNS = (
+    "articles|article|items|item|movies|movie|films|film|books|book|recommendations|"
+    "suggestions|things|titles|picks|songs|shows|posts|stories|reads|ones"
+)
+_NUM = r"(\d{1,6}|a couple of|couple of|a few|few|one|two|three|four|five|six|seven|eight|nine|ten|an?)"
+USER_RE = re.compile(
+    r"\buser(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
+)
+NUM_RE = re.compile(rf"\b{_NUM}\b", re.I)
+NOUN_RE = re.compile(r"\s+(?:(?:new|more|other|unseen|good|different|great)\s+)*(\w[\w'-]*)", re.I)
+TOP_RE = re.compile(r"\btop[\s-]*(\d{1,6})\b", re.I)
+WHY_RE = re.compile(
+    r"\bwhy\b.*?(?:#\s*(\d+)|\b(?:number|no\.?|item)\s*(\d+)|\b(" + "|".join(ORDINALS) + r")\b)",
+    re.I,
+)
+NEGATIONS = ("not", "no", "except", "without", "excluding", "avoid", "but not", "nothing", "non")
+
+
+@dataclass
+class Intent:
+    """What a question asks for."""
+
+    kind: Literal["recommend", "why", "unknown"] = "recommend"
+    user: str | None = None
+    k: int | None = None
+    include: list[str] = field(default_factory=list)  # genres / topics the items must have
+    exclude: list[str] = field(default_factory=list)  # genres / topics they must not have
+    like: list[str] = field(default_factory=list)  # free text: "something like X"
+    position: int | None = None  # for "why": 1-based position in the last answer, -1 = last
+    similar_users_first: bool = False
+
+    @property
+    def k_or_default(self) -> int:
+        return self.k if self.k is not None else DEFAULT_K
+
+
+def _number(text: str) -> int:
+    text = text.lower()
+    return int(text) if text.isdigit() else NUMBER_WORDS[text]
+
+
+def genre_forms(genre: str) -> set[str]:
+    """Ways a question may name a genre: 'Comedy' -> comedy, comedies; 'Sci-Fi' -> sci-fi, scifi."""
+    g = genre.lower()
+    forms = {g, g + "s", g.replace("-", ""), g.replace("-", " "), g.replace("'s", "")}
+    if g.endswith("y"):
+        forms.add(g[:-1] + "ies")
+    return {f for f in forms if len(f) > 2}
+
+
+def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
+    """Read user, k, constraints or a follow-up from ``question`` (no LLM involved)."""
+    text = " ".join(question.split())
+    lower = text.lower()
+    why = WHY_RE.search(text)
+    if why:
+        number = why.group(1) or why.group(2)
+        position = int(number) if number else ORDINALS[why.group(3).lower()]
+        user = USER_RE.search(text)
+        return Intent(kind="why", position=position, user=user.group(1) if user else None)
+    intent = Intent()
+    user = USER_RE.search(text)
+    if user:
+        intent.user = user.group(1).rstrip(".,;:!?")
+    genre_words = {form: g for g in genres for form in genre_forms(g)}
+    top = TOP_RE.search(text)
+    if top:
+        intent.k = int(top.group(1))
+    for match in NUM_RE.finditer(text):  # a number followed by an item noun or a genre
+        after = NOUN_RE.match(text, match.end())
+        noun = after.group(1).lower() if after else ""
+        if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words:
+            if user and user.start() <= match.start() < user.end():
+                continue  # the digits of "user 78 items" belong to the user
+            intent.k = _number(match.group(1))
+            break
+    for form, genre in sorted(genre_words.items(), key=lambda kv: -len(kv[0])):
+        for m in re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", lower):
+            before = lower[max(0, m.start() - 14) : m.start()]
+            negated = any(re.search(rf"\b{n}\s+(?:\w+\s+)?$", before) for n in NEGATIONS)
+            target = intent.exclude if negated else intent.include
+            if genre not in intent.include + intent.exclude:
+                target.append(genre)
+    like = re.search(r"\b(?:like|similar to)\s+[\"“']([^\"”']+)[\"”']", text, re.I)
+    if like:
+        intent.like.append(like.group(1))
+    intent.similar_users_first = bool(re.search(r"similar\s+users?", lower))
+    if intent.user is None and intent.k is None and not intent.include and not intent.like:
+        intent.kind = "unknown"
+    return intent

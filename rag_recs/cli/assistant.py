@@ -1,0 +1,280 @@
+"""CLI commands of the assistant: demo, ask, chat, recommend."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rag_recs.cli.common import (
+    Data,
+    Format,
+    ItemCol,
+    Json,
+    Label,
+    RatingCol,
+    TimeCol,
+    UserCol,
+    WorkspaceDir,
+    emit_json,
+    err,
+    out,
+)
+from rag_recs.errors import DataError
+
+NOTEBOOK_QUESTION = (
+    "Suggest 2 articles to user-id 78 using given data which it has not seen. Follow this "
+    "approach 1: Find similar Users and 2: suggest new articles from similar users. Also give a "
+    "reason for suggestion"
+)
+LLM = Annotated[
+    str,
+    typer.Option(
+        "--llm",
+        help="local (SmolLM2, offline), none, llamacpp:PATH.gguf, hf-endpoint:REPO, hf-local:MODEL, "
+        "ollama:MODEL, openai:MODEL[@URL]",
+    ),
+]
+Store = Annotated[Path | None, typer.Option("--store", help="Vector store directory.")]
+ChromaUrl = Annotated[
+    str | None, typer.Option("--chroma-url", help="Chroma server URL instead of a directory.")
+]
+
+
+def _assistant(
+    data, fmt, user_col, item_col, rating_col, time_col, label, llm, ws, store, url, quiet
+):
+    from rag_recs.assistant.build import build_assistant
+
+    with err.status("preparing the assistant (first use trains and indexes once)"):
+        return build_assistant(
+            data,
+            llm=llm,
+            workspace=ws,
+            store_dir=store,
+            chroma_url=url,
+            progress=not quiet,
+            format=fmt,
+            user_col=user_col,
+            item_col=item_col,
+            rating_col=rating_col,
+            time_col=time_col,
+            label_col=label,
+        )
+
+
+def print_answer(answer: Any) -> None:
+    """The answer as a table, with the rejected LLM candidates beside it."""
+    if answer.message:
+        out.print(answer.message)
+    if answer.items:
+        table = Table(title=f"Recommendations for user {answer.user}", show_lines=True)
+        for col in ("#", "item", "title", "score", "from", "reason"):
+            table.add_column(col, overflow="fold")
+        for n, item in enumerate(answer.items, 1):
+            table.add_row(
+                str(n), str(item.item_id), item.title, f"{item.score:.3f}", item.source, item.reason
+            )
+        rejected = Table(title="Rejected LLM candidates")
+        for col in ("candidate", "reason", "detail"):
+            rejected.add_column(col, overflow="fold")
+        for r in answer.rejected:
+            label = str(r.item_id) if r.item_id is not None else repr(r.text)
+            rejected.add_row(label, r.reason, r.detail)
+        if not answer.rejected:
+            rejected.add_row("-", "none", "every proposal passed validation")
+        if out.width >= 150:  # side by side where the terminal is wide enough
+            grid = Table.grid(padding=2)
+            grid.add_row(table, rejected)
+            out.print(grid)
+        else:
+            out.print(table)
+            out.print(rejected)
+    if answer.similar_users:
+        sims = ", ".join(f"{n.user_id} ({n.jaccard:.2f})" for n in answer.similar_users[:10])
+        out.print(f"[dim]similar users (exact Jaccard): {sims}[/dim]")
+    for note in answer.notes:
+        out.print(f"[dim]note: {note}[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the assistant's commands to ``app``."""
+
+    @app.command()
+    def demo(
+        question: Annotated[str, typer.Option(help="The question to answer.")] = NOTEBOOK_QUESTION,
+        llm: LLM = "local",
+        workspace_dir: WorkspaceDir = None,
+        json: Json = False,
+    ) -> None:
+        """Build everything on the generated data with the offline defaults and answer a question."""
+        assistant = _assistant(
+            "synthetic", None, None, None, None, None, None, llm, workspace_dir, None, None, json
+        )
+        answer = assistant.ask(question)
+        if json:
+            emit_json(answer.to_dict())
+            return
+        out.print(f"[bold]Q:[/bold] {question}")
+        print_answer(answer)
+
+    @app.command()
+    def ask(
+        question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+        data: Data = "synthetic",
+        format: Format = None,
+        user_col: UserCol = None,
+        item_col: ItemCol = None,
+        rating_col: RatingCol = None,
+        time_col: TimeCol = None,
+        label: Label = None,
+        llm: LLM = "local",
+        workspace_dir: WorkspaceDir = None,
+        store: Store = None,
+        chroma_url: ChromaUrl = None,
+        json: Json = False,
+    ) -> None:
+        """Answer one question: validated, ranker-ordered items with computed reasons."""
+        if not question.strip():
+            raise DataError("the question is empty")
+        start = time.perf_counter()
+        assistant = _assistant(
+            data, format, user_col, item_col, rating_col, time_col, label, llm,
+            workspace_dir, store, chroma_url, json,
+        )  # fmt: skip
+        answer = assistant.ask(question)
+        answer.timings["process"] = time.perf_counter() - start
+        if json:
+            emit_json(answer.to_dict())
+        else:
+            print_answer(answer)
+
+    @app.command()
+    def chat(
+        data: Data = "synthetic",
+        format: Format = None,
+        user_col: UserCol = None,
+        item_col: ItemCol = None,
+        rating_col: RatingCol = None,
+        time_col: TimeCol = None,
+        llm: LLM = "local",
+        workspace_dir: WorkspaceDir = None,
+        store: Store = None,
+        chroma_url: ChromaUrl = None,
+    ) -> None:
+        """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
+        assistant = _assistant(
+            data, format, user_col, item_col, rating_col, time_col, None, llm,
+            workspace_dir, store, chroma_url, False,
+        )  # fmt: skip
+        out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
+        while True:
+            try:
+                line = input("you> ").strip()
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line in ("/quit", "/exit", "/q"):
+                break
+            if line == "/help":
+                out.print(
+                    "/user ID  switch user   /why N  explain item N of the last answer   "
+                    "/quit  leave\nOr ask: 'suggest 3 comedies for user 5', 'why the second one?'"
+                )
+                continue
+            if line.startswith("/user"):
+                parts = line.split(maxsplit=1)
+                try:
+                    assistant.current_user = assistant.resolve_user(
+                        parts[1] if len(parts) > 1 else ""
+                    )
+                    out.print(f"now recommending for user {assistant.current_user}")
+                except DataError as exc:
+                    out.print(f"error: {exc}")
+                except Exception as exc:  # noqa: BLE001 - keep the conversation going
+                    out.print(f"error: {exc}")
+                continue
+            if line.startswith("/why"):
+                line = f"why #{line[4:].strip() or 1}"
+            try:
+                answer = assistant.ask(line)
+            except Exception as exc:  # noqa: BLE001 - a bad turn never ends the chat
+                out.print(f"error: {exc}")
+                continue
+            _stream(answer)
+
+    @app.command()
+    def recommend(
+        users: Annotated[
+            str, typer.Option("--users", help="'all' or a file with one user id a line.")
+        ] = "all",
+        k: Annotated[int, typer.Option("--k", help="Items per user.")] = 10,
+        out_path: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet.")] = Path(
+            "recommendations.csv"
+        ),
+        data: Data = "synthetic",
+        format: Format = None,
+        user_col: UserCol = None,
+        item_col: ItemCol = None,
+        rating_col: RatingCol = None,
+        time_col: TimeCol = None,
+        workspace_dir: WorkspaceDir = None,
+        json: Json = False,
+    ) -> None:
+        """Batch export: the ranker's top-k unseen items for many users, as a file."""
+        import pandas as pd
+        from rich.progress import Progress
+
+        if k < 1:
+            raise DataError("--k must be at least 1")
+        suffix = out_path.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise DataError("--out must end in .csv or .parquet", source=str(out_path))
+        assistant = _assistant(
+            data, format, user_col, item_col, rating_col, time_col, None, "none",
+            workspace_dir, None, None, json,
+        )  # fmt: skip
+        if users == "all":
+            wanted = list(assistant.dataset.user_index)
+        else:
+            path = Path(users)
+            if not path.exists():
+                raise DataError(
+                    "no such file", source=users, hint="give 'all' or a file of user ids"
+                )
+            wanted = [x.strip() for x in path.read_text().splitlines() if x.strip()]
+        resolved = [assistant.resolve_user(u) for u in wanted]
+        rows = []
+        with Progress(console=err, transient=True, disable=json) as progress:
+            for user in progress.track(resolved, description="recommending"):
+                for rank, (item, score) in enumerate(assistant.ranker.top_k(user, k), 1):
+                    rows.append((user, rank, item, assistant.dataset.title(item), score))
+        frame = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=suffix)  # atomic: no half file
+        os.close(fd)
+        try:
+            frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(
+                tmp, index=False
+            )
+            os.replace(tmp, out_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        result = {"out": str(out_path), "users": len(resolved), "rows": len(frame), "k": k}
+        if json:
+            emit_json(result)
+        else:
+            out.print(f"wrote {len(frame):,} rows for {len(resolved):,} users to {out_path}")
+
+
+def _stream(answer: Any) -> None:
+    """Print an answer line by line as it is formatted (chat)."""
+    for line in str(answer).splitlines():
+        out.print(line, markup=False, highlight=False)

@@ -1,0 +1,117 @@
+"""Calling a chat model safely: constrained output where the backend has it, retries on
+connection errors, and a one-line LLMError when the server cannot be reached."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+
+from rag_recs.llm.backends._util import RETRIES_KEY
+from rag_recs.llm.errors import LLMError
+from rag_recs.llm.schema import pool_schema
+
+CONSTRAINED = frozenset({"ChatLlamaCpp", "ChatOpenAI", "ChatOllama"})
+"""Chat models whose structured output constrains decoding (grammar / JSON schema), not only
+asks for it; others are prompted for JSON and parsed leniently."""
+
+_UNREACHABLE_NAMES = ("ConnectError", "ConnectionError", "TimeoutError", "TransportError")
+
+
+def supports_constrained_output(llm: BaseChatModel) -> bool:
+    """True when the model's backend can be forced to emit only schema-valid JSON."""
+    return any(cls.__name__ in CONSTRAINED for cls in type(llm).__mro__)
+
+
+def message_text(message: BaseMessage) -> str:
+    """The answer text of a message: tool-call arguments as JSON when present, else content."""
+    tool_calls = getattr(message, "tool_calls", None) or []
+    if tool_calls:
+        return json.dumps(tool_calls[0]["args"], ensure_ascii=False)
+    invalid = getattr(message, "invalid_tool_calls", None) or []
+    if invalid and invalid[0].get("args"):
+        return str(invalid[0]["args"])
+    return message.text
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection failure or timeout, whichever HTTP client raised it."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__name__.endswith(_UNREACHABLE_NAMES) for cls in type(exc).__mro__)
+
+
+def _retried(runnable: Runnable, llm: BaseChatModel) -> Runnable:
+    """Wrap with retries on connection errors where the model's own client does not retry."""
+    retries = int((llm.metadata or {}).get(RETRIES_KEY, 0))
+    if retries <= 0:
+        return runnable
+    transient = tuple({ConnectionError, TimeoutError, OSError} | _client_errors())
+    return runnable.with_retry(
+        retry_if_exception_type=transient,
+        stop_after_attempt=retries + 1,
+        exponential_jitter_params={"max": 10.0, "jitter": 0.5},
+    )
+
+
+def _client_errors() -> set[type[BaseException]]:
+    """Transport errors of the HTTP clients the server backends use (httpx), if installed."""
+    try:
+        import httpx
+    except ImportError:
+        return set()
+    return {httpx.TransportError}
+
+
+def _as_llm_error(exc: Exception, llm: BaseChatModel) -> Exception:
+    """A one-line LLMError for an unreachable server; other errors are returned unchanged."""
+    if not _unreachable(exc):
+        return exc
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return LLMError(
+        f"the LLM server could not be reached ({type(llm).__name__}: {first}): check that it "
+        "is running and its URL, or choose another backend (--llm local, or none)"
+    )
+
+
+def invoke_text(
+    llm: BaseChatModel,
+    messages: list[BaseMessage],
+    pool: Mapping[Hashable, str] | None = None,
+    k: int = 1,
+    structured: bool | None = None,
+) -> str:
+    """Run the model once and return its answer text; with a pool and a constraining backend
+    (or ``structured=True``) the output is restricted to ``pool_schema(pool, k)``."""
+    runnable: Runnable = llm
+    constrained = supports_constrained_output(llm) if structured is None else structured
+    if constrained and pool:
+        try:
+            runnable = llm.with_structured_output(pool_schema(pool, k), include_raw=True)
+        except NotImplementedError:
+            runnable = llm
+    try:
+        out: Any = _retried(runnable, llm).invoke(messages)
+    except Exception as exc:
+        error = _as_llm_error(exc, llm)
+        if error is exc:
+            raise
+        raise error from exc
+    return message_text(out["raw"] if isinstance(out, dict) else out)
+
+
+def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str]:
+    """The model's answer as text pieces while it is generated (one piece if it cannot stream)."""
+    try:
+        for chunk in llm.stream(messages):
+            if text := chunk.text:
+                yield text
+    except Exception as exc:
+        error = _as_llm_error(exc, llm)
+        if error is exc:
+            raise
+        raise error from exc
