@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 
 class RankerConfig(BaseModel):
@@ -43,3 +46,32 @@ class RankerConfig(BaseModel):
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything configurable, filled (in priority order) from arguments, ``RAG_RECS_*``
+    environment variables (nested with ``__``: ``RAG_RECS_RANKER__DIM=32``) and a TOML file
+    (``rag-recs.toml`` in the working directory, or ``$RAG_RECS_CONFIG``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_RECS_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data: str = "synthetic"
+    workspace: str | None = None
+    llm: str = "local"
+    embeddings: str | None = None
+    chroma_url: str | None = None
+    ranker: RankerConfig = Field(default_factory=RankerConfig)
+    assistant: dict = Field(default_factory=dict, description="AssistantConfig fields")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        toml = Path(os.environ.get("RAG_RECS_CONFIG", "rag-recs.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml),
+        )

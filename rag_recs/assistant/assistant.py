@@ -80,6 +80,20 @@ class Assistant:
     def genre_names(self) -> list[str]:
         return sorted({g for gs in self.genres.values() for g in gs})
 
+    @classmethod
+    def from_data(cls, data: Any = "synthetic", **options: Any) -> Assistant:
+        """Build from any data source (ranker and store cached in the workspace)."""
+        from rag_recs.assistant.build import build_assistant
+
+        return build_assistant(data, **options)
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, **overrides: Any) -> Assistant:
+        """Build from :class:`rag_recs.config.Settings` (TOML + ``RAG_RECS_*`` variables)."""
+        from rag_recs.assistant.build import from_settings
+
+        return from_settings(settings, **overrides)
+
     # ---- public API -------------------------------------------------------------------------
     def ask(self, question: str) -> Answer:
         """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
@@ -119,7 +133,7 @@ class Assistant:
         question: str | None = None,
         like: list[str] | tuple = (),
     ) -> Answer:
-        """Top-``k`` unseen items for ``user`` meeting the constraints, with reasons and evidence."""
+        """Top-``k`` unseen items for ``user`` that meet the constraints, with reasons, evidence."""
         timings: dict[str, float] = {}
         tic = time.perf_counter()
         user = self.resolve_user(user)

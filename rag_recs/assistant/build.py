@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from rag_recs.assistant.assistant import Assistant, AssistantConfig
-from rag_recs.config import RankerConfig
+from rag_recs.config import RankerConfig, Settings
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.schema import Dataset
 from rag_recs.workspace import Workspace
@@ -44,6 +44,20 @@ def open_store(
     log.warning("building the vector store for %s (first use)", dataset.name)
     store.sync(dataset, progress=progress)
     return store
+
+
+def from_settings(settings: Settings | None = None, **overrides: Any) -> Assistant:
+    """An assistant configured by :class:`Settings` (TOML file, ``RAG_RECS_*`` variables)."""
+    s = settings or Settings(**overrides)
+    return build_assistant(
+        s.data,
+        llm=s.llm,
+        workspace=s.workspace,
+        chroma_url=s.chroma_url,
+        embeddings=s.embeddings,
+        ranker_config=s.ranker,
+        config=AssistantConfig(**s.assistant),
+    )
 
 
 def build_assistant(

@@ -23,7 +23,10 @@ ITEM_NOUNS = (
     "articles|article|items|item|movies|movie|films|film|books|book|recommendations|"
     "suggestions|things|titles|picks|songs|shows|posts|stories|reads|ones"
 )
-_NUM = r"(\d{1,6}|a couple of|couple of|a few|few|one|two|three|four|five|six|seven|eight|nine|ten|an?)"
+_NUM = (
+    r"(\d{1,6}|a couple of|couple of|a few|few|one|two|three|four|five|six|seven|eight|nine|ten"
+    r"|an?)"
+)
 USER_RE = re.compile(
     r"\buser(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
 )

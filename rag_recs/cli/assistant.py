@@ -36,7 +36,8 @@ LLM = Annotated[
     str,
     typer.Option(
         "--llm",
-        help="local (SmolLM2, offline), none, llamacpp:PATH.gguf, hf-endpoint:REPO, hf-local:MODEL, "
+        help="local (SmolLM2, offline), none, llamacpp:PATH.gguf, hf-endpoint:REPO, "
+        "hf-local:MODEL, "
         "ollama:MODEL, openai:MODEL[@URL]",
     ),
 ]
@@ -112,7 +113,7 @@ def register(app: typer.Typer) -> None:
         workspace_dir: WorkspaceDir = None,
         json: Json = False,
     ) -> None:
-        """Build everything on the generated data with the offline defaults and answer a question."""
+        """Build everything on the generated data (offline defaults) and answer a question."""
         assistant = _assistant(
             "synthetic", None, None, None, None, None, None, llm, workspace_dir, None, None, json
         )

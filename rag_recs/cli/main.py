@@ -134,7 +134,12 @@ def evaluate(
     protocol: Annotated[
         str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")
     ] = "loo",
-    mode: Annotated[str, typer.Option(help="What answers: ranker.")] = "ranker",
+    mode: Annotated[
+        str, typer.Option(help="What answers: ranker, llm or assistant (loo).")
+    ] = "ranker",
+    llm: Annotated[
+        str, typer.Option("--llm", help="LLM backend for --mode llm|assistant.")
+    ] = "local",
     users: Annotated[
         int | None, typer.Option("--users", help="Evaluate on N sampled users (loo).")
     ] = None,
@@ -160,12 +165,32 @@ def evaluate(
 
     if protocol not in ("ctr", "loo"):
         raise DataError(f"unknown protocol '{protocol}'", hint="use ctr or loo")
-    if mode != "ranker":
-        raise DataError(f"unknown mode '{mode}'", hint="this version evaluates --mode ranker")
+    if mode not in ("ranker", "llm", "assistant"):
+        raise DataError(f"unknown mode '{mode}'", hint="use ranker, llm or assistant")
+    if mode != "ranker" and protocol != "loo":
+        raise DataError(f"--mode {mode} runs on the loo protocol", hint="add --protocol loo")
     if users is not None and users < 1:
         raise DataError("--users must be at least 1")
     dataset = load(data, format, user_col, item_col, rating_col, time_col, label)
     ws = workspace(workspace_dir)
+    if mode != "ranker":
+        from rag_recs.evaluation.assistant_eval import evaluate_assistant
+
+        if not dataset.has_users:
+            raise DataError("the loo protocol needs user and item columns", source=dataset.name)
+        result = evaluate_assistant(
+            dataset, mode, users=users or 200, llm=llm, workspace=ws, progress=not json
+        )
+        if json:
+            emit_json(result)
+            return
+        table = Table(title=f"loo protocol, --mode {mode}, on {dataset.name}")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        out.print(table)
+        return
     if protocol == "ctr":
         config = _ranker_config(device, categorical, numeric, json, objective="explicit")
         train_part, test = ctr_split(dataset, config.seed)

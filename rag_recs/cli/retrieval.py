@@ -1,0 +1,237 @@
+"""``rag-recs index`` and ``rag-recs search``: build the history store, and look things up in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rag_recs.cli.common import (
+    Data,
+    Format,
+    ItemCol,
+    Json,
+    RatingCol,
+    TimeCol,
+    UserCol,
+    WorkspaceDir,
+    emit_json,
+    err,
+    load,
+    out,
+    workspace,
+)
+from rag_recs.errors import DataError
+
+StoreDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="The store's directory (default: in the workspace, per data and model)."
+    ),
+]
+EmbeddingsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embeddings",
+        help="A sentence-transformers model name or directory (default: all-MiniLM-L6-v2).",
+    ),
+]
+ChromaUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--chroma-url",
+        envvar="RAG_RECS_CHROMA_URL",
+        help="Use a Chroma server (chroma run ...) instead of an embedded store.",
+    ),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the retrieval commands to the ``rag-recs`` app."""
+    app.command()(index)
+    app.command()(search)
+
+
+def index(
+    data: Data = "synthetic",
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    time_col: TimeCol = None,
+    store: StoreDir = None,
+    workspace_dir: WorkspaceDir = None,
+    embeddings: EmbeddingsOpt = None,
+    chroma_url: ChromaUrl = None,
+    collection: CollectionOpt = "rag-recs",
+    json: Json = False,
+) -> None:
+    """Build or update the store of user histories and items that retrieval searches."""
+    dataset = load(data, format, user_col, item_col, rating_col, time_col, None)
+    if not dataset.has_users:
+        raise DataError("the data has no user and item columns: there are no histories to index")
+    history = _open(
+        dataset, data, store, workspace_dir, embeddings, chroma_url, collection, create=True
+    )
+    summary = history.sync(dataset, progress=not json)
+    result = {
+        "store": history.location,
+        "collection": history.collection_name,
+        "embedding_model": history.model.name,
+        **summary.as_dict(),
+        "seconds": round(summary.seconds, 3),
+    }
+    if json:
+        emit_json(result)
+        return
+    out.print(
+        f"{summary} ({summary.documents} documents, {history.model.key}) in {history.location} "
+        f"[{summary.seconds:.1f} s]",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def search(
+    text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Also list the users most similar to this user.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="How many hits.")] = 5,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only user or only item documents.")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="The data whose workspace store to search (default: synthetic)."
+        ),
+    ] = None,
+    store: StoreDir = None,
+    workspace_dir: WorkspaceDir = None,
+    embeddings: EmbeddingsOpt = None,
+    chroma_url: ChromaUrl = None,
+    collection: CollectionOpt = "rag-recs",
+    json: Json = False,
+) -> None:
+    """Print the user-history and item documents nearest to TEXT (and users similar to --user)."""
+    if text is None and user is None:
+        raise DataError("give a search TEXT, or --user ID for similar users")
+    if text is not None and not text.strip():
+        raise DataError("the search text is empty")
+    if k < 1:
+        raise DataError("--k must be at least 1")
+    if kind is not None and kind not in ("user", "item"):
+        raise DataError(f"unknown kind '{kind}'", hint="use user or item")
+    dataset = None
+    if chroma_url is None and store is None:
+        dataset = load(data or "synthetic", None, None, None, None, None, None)
+    history = _open(
+        dataset, data or "synthetic", store, workspace_dir, embeddings, chroma_url, collection
+    )
+    result: dict[str, Any] = {"store": history.location}
+    if user is not None:
+        result["user"] = history.resolve_user(user)
+        result["similar_users"] = _similar(history, result["user"], k)
+    if text is not None:
+        result["query"] = text
+        result["hits"] = [_hit(doc) for doc in history.search(text, k=k, kind=kind)]
+    if json:
+        emit_json(result)
+        return
+    if user is not None:
+        _print_similar(result["user"], result["similar_users"])
+    if text is not None:
+        _print_hits(text, result["hits"])
+
+
+def _open(
+    dataset: Any,
+    data: str,
+    store: Path | None,
+    workspace_dir: Path | None,
+    embeddings: str | None,
+    url: str | None,
+    collection: str,
+    *,
+    create: bool = False,
+):
+    from rag_recs.retrieval.store import HistoryStore
+
+    where = f" --chroma-url {url}" if url else f" --store {store}" if store else ""
+    hint = f"rag-recs index --data {data}{where}"
+    if url is not None or store is not None:
+        return HistoryStore(
+            store,
+            url=url,
+            embeddings=embeddings,
+            collection=collection,
+            create=create,
+            index_hint=hint,
+        )
+    return HistoryStore.in_workspace(
+        workspace(workspace_dir), dataset, embeddings=embeddings, create=create, index_hint=hint
+    )
+
+
+def _similar(history: Any, user: Any, k: int) -> list[dict[str, Any]]:
+    from rag_recs.retrieval.overlap import overlap
+
+    pairs = history.similar_users(user, k)
+    seen = history.seen([user, *(u for u, _ in pairs)])
+    exact = overlap(seen, user, [u for u, _ in pairs])
+    return [
+        {
+            "user_id": u,
+            "score": round(s, 4),
+            "jaccard": round(o.jaccard, 4),
+            "shared_items": o.shared,
+        }
+        for (u, s), o in zip(pairs, exact, strict=True)
+    ]
+
+
+def _hit(doc: Any) -> dict[str, Any]:
+    meta = doc.metadata
+    row: dict[str, Any] = {"id": doc.id, "kind": meta.get("kind"), "score": round(meta["score"], 4)}
+    if meta.get("kind") == "item":
+        row.update(item_id=meta.get("item_id"), title=meta.get("title"))
+    else:
+        row.update(
+            user_id=meta.get("user_id"), chunk=meta.get("chunk"), item_ids=meta.get("item_ids", [])
+        )
+    row["text"] = doc.page_content
+    return row
+
+
+def _print_similar(user: Any, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"Users most similar to user {user}")
+    for col in ("user", "similarity", "jaccard", "shared items"):
+        table.add_column(col, justify="right" if col != "user" else "left")
+    for r in rows:
+        table.add_row(
+            str(r["user_id"]),
+            f"{r['score']:.3f}",
+            f"{r['jaccard']:.3f}",
+            str(len(r["shared_items"])),
+        )
+    out.print(table)
+
+
+def _print_hits(text: str, hits: list[dict[str, Any]]) -> None:
+    table = Table(title=f"Nearest documents to {text!r}")
+    for col in ("id", "kind", "title or user", "score"):
+        table.add_column(col, justify="right" if col == "score" else "left")
+    for h in hits:
+        if h["kind"] == "item":
+            name = h["title"] or f"item {h['item_id']}"
+        else:
+            name = f"user {h['user_id']} (part {h['chunk'] + 1}, {len(h['item_ids'])} items)"
+        table.add_row(h["id"], h["kind"], name, f"{h['score']:.3f}")
+    if not hits:
+        err.print("no documents matched")
+    out.print(table)
