@@ -1,0 +1,101 @@
+"""The assistant on MovieLens-100K leave-one-out (DESIGN.md protocol 3), plus answer latency.
+
+One table: ranker-only, LLM-only and the assistant (Recall@10, NDCG@10, invalid shares before
+and after validation, fill rate, latency), then the latency of ``Assistant.ask`` for the
+notebook's question (k = 2) in a warm process with the local LLM and with ``llm="none"``, and
+the cold start of ``rag-recs ask`` as a whole process.
+
+    RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/assistant_ml100k.py --users 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import ml100k_path, print_table  # noqa: E402
+
+QUESTION = (
+    "Suggest 2 articles to user-id 78 using given data which it has not seen. Follow this "
+    "approach 1: Find similar Users and 2: suggest new articles from similar users. Also give a "
+    "reason for suggestion"
+)
+
+
+def _parts(r: dict) -> str:
+    if "unknown" not in r:
+        return "-"
+    return " / ".join(f"{r[k]:.3f}" for k in ("unknown", "seen", "duplicate"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--llm", default="local")
+    parser.add_argument("--workspace", default=None, help="reuse trained models between runs")
+    args = parser.parse_args()
+
+    from rag_recs.assistant.build import build_assistant
+    from rag_recs.data import load_movielens
+    from rag_recs.evaluation.assistant_eval import evaluate_assistant
+    from rag_recs.workspace import Workspace
+
+    path = ml100k_path()
+    ws = Workspace(args.workspace or tempfile.mkdtemp(prefix="rag-recs-bench-"))
+    data = load_movielens(path)
+    rows = []
+    for mode in ("ranker", "llm", "assistant"):
+        r = evaluate_assistant(data, mode, users=args.users, llm=args.llm, workspace=ws)
+        rows.append([
+            mode, f"{r['recall@10']:.4f}", f"{r['ndcg@10']:.4f}",
+            f"{r.get('invalid_proposed', 0):.3f}" if mode != "ranker" else "-",
+            _parts(r),
+            f"{r['invalid_final']:.3f}",
+            f"{r['fill_rate']:.2f}" if mode == "assistant" else "-",
+            f"{r['latency_p50_s'] * 1000:.0f} / {r['latency_p95_s'] * 1000:.0f}", str(r["n_users"]),
+        ])  # fmt: skip
+    print_table(
+        f"Protocol 3, MovieLens-100K leave-one-out, {args.users} users, k=10, LLM {args.llm}",
+        ["mode", "Recall@10", "NDCG@10", "invalid proposed", "unknown / seen / dup",
+         "invalid final", "fill rate", "latency p50 / p95 ms", "users"],
+        rows,
+    )  # fmt: skip
+
+    latency_rows = []
+    for llm in (args.llm, "none"):  # on the generated articles the notebook's question is about
+        assistant = build_assistant("synthetic", llm=llm, workspace=ws, progress=False)
+        assistant.ask(QUESTION)  # warm-up: loads the model, fills caches
+        times = []
+        for _ in range(10):
+            start = time.perf_counter()
+            answer = assistant.ask(QUESTION)
+            times.append(time.perf_counter() - start)
+        assert len(answer.items) == 2
+        name = f"Assistant.ask, warm process, llm={llm}"
+        median, worst = statistics.median(times) * 1000, max(times) * 1000
+        latency_rows.append([name, f"{median:.0f} ms", f"{worst:.0f} ms"])
+    cli = [sys.executable, "-m", "rag_recs.cli.main", "ask", QUESTION, "--data", "synthetic",
+           "--workspace", str(ws.root), "--llm", args.llm, "--json"]  # fmt: skip
+    starts = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(cli, capture_output=True, check=True)
+        starts.append(time.perf_counter() - start)
+    latency_rows.append(["rag-recs ask, whole process (models cached)",
+                         f"{statistics.median(starts):.1f} s", f"{max(starts):.1f} s"])  # fmt: skip
+    print_table(
+        "Answer latency, the notebook's question (k = 2), generated data",
+        ["what", "median", "max"],
+        latency_rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
