@@ -167,6 +167,7 @@ class Assistant:
         tic = time.perf_counter()
         proposed, reasons = self._propose(answer, user, k, pool, neighbors, support, question)
         kept, rejected = validate(proposed, self.catalog, seen, allowed)
+        rejected = answer.rejected + rejected  # keep the unparsed text _propose recorded
         answer.proposed, answer.rejected = len(proposed), rejected
         timings["llm"] = time.perf_counter() - tic
 

@@ -264,6 +264,10 @@ from rag_recs.cli.assistant import register as _register_assistant  # noqa: E402
 
 _register_assistant(app)
 
+from rag_recs.cli.retrieval import register as _register_retrieval  # noqa: E402
+
+_register_retrieval(app)
+
 
 def run() -> None:
     """Console-script entry point: errors become exit codes, no traceback for user mistakes."""

@@ -1,0 +1,346 @@
+"""The history store: user-history and item documents in Chroma, kept in step with the data.
+
+``sync`` is an upsert keyed by deterministic ids and content hashes: documents whose hash is
+unchanged are skipped (and the embedding model is not even loaded when nothing changed),
+changed ones are re-embedded, vanished ones are deleted. Every batch is committed as it goes,
+so a build that was killed midway is completed by the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chromadb.errors import NotFoundError
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from rag_recs.data.schema import Dataset
+from rag_recs.errors import DataError, RagRecsError
+from rag_recs.retrieval import client as clients
+from rag_recs.retrieval.documents import ITEM_KIND, USER_KIND, DocumentConfig, build_documents
+from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
+
+if TYPE_CHECKING:
+    from rag_recs.workspace import Workspace
+
+COLLECTION = "rag-recs"
+KINDS = (USER_KIND, ITEM_KIND)
+_SPACE = {"hnsw": {"space": "cosine"}}
+_PAGE = 20_000
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    """What one ``sync`` changed. ``embedded`` = added + updated."""
+
+    added: int
+    updated: int
+    deleted: int
+    unchanged: int
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        return self.added + self.updated
+
+    @property
+    def documents(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "documents": self.documents}
+
+    def __str__(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.deleted} deleted, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+class HistoryStore:
+    """A Chroma collection of history and item documents, read and written through LangChain.
+
+    ``path`` is an embedded store's directory, ``url`` a Chroma server (one of the two).
+    ``embeddings`` is a model name, a resolved model or a :class:`LazyEmbeddings`; ``None``
+    means the model the store was built with (the default model for a new store). Without
+    ``create`` a missing or empty store raises :class:`RagRecsError` and nothing is written.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        url: str | None = None,
+        embeddings: str | EmbeddingModel | LazyEmbeddings | None = None,
+        collection: str = COLLECTION,
+        create: bool = False,
+        index_hint: str = "rag-recs index --data SOURCE",
+    ) -> None:
+        if (path is None) == (url is None):
+            raise RagRecsError("give a store directory or a Chroma server URL (one of the two)")
+        if not _NAME.fullmatch(collection):
+            raise DataError(
+                f"invalid collection name {collection!r}",
+                hint="3-512 letters, digits, '.', '_' or '-', starting and ending alphanumeric",
+            )
+        self.location = url or str(Path(path).expanduser())  # type: ignore[arg-type]
+        self.collection_name = collection
+        missing = f"no store at {self.location}: run {index_hint}"
+        if url is not None:
+            self.client = clients.http_client(url)
+        else:
+            try:
+                self.client = clients.persistent_client(path, create=create)  # type: ignore[arg-type]
+            except FileNotFoundError:
+                raise RagRecsError(missing) from None
+        try:
+            self.collection = self.client.get_collection(collection, embedding_function=None)
+        except NotFoundError:
+            if not create:
+                raise RagRecsError(missing) from None
+            self.collection = None
+        recorded = (
+            (self.collection.metadata or {}).get("embedding_model") if self.collection else None
+        )
+        self.embeddings = _lazy(embeddings, recorded)
+        model = self.embeddings.model
+        if recorded is not None and recorded != model.name:
+            raise RagRecsError(
+                f"the store at {self.location} was built with the embedding model {recorded!r}, "
+                f"not {model.name!r} (use --embeddings {recorded}, or another store)"
+            )
+        if self.collection is None:
+            self.collection = self.client.create_collection(
+                collection,
+                metadata={"embedding_model": model.name, "embedding_key": model.key},
+                configuration=_SPACE,  # type: ignore[arg-type]
+                embedding_function=None,
+            )
+        elif not create and self.collection.count() == 0:
+            raise RagRecsError(f"the store at {self.location} is empty: run {index_hint}")
+        self.vectorstore = Chroma(
+            client=self.client,
+            collection_name=collection,
+            embedding_function=self.embeddings,
+            create_collection_if_not_exists=False,
+        )
+
+    @classmethod
+    def in_workspace(
+        cls,
+        workspace: Workspace,
+        dataset: Dataset,
+        *,
+        embeddings: str | EmbeddingModel | LazyEmbeddings | None = None,
+        create: bool = False,
+        index_hint: str | None = None,
+    ) -> HistoryStore:
+        """``dataset``'s store in the workspace: ``<root>/<fingerprint>/store-<model key>/``."""
+        lazy = _lazy(embeddings, None)
+        path = workspace.data_dir(dataset) / f"store-{lazy.model.key}"
+        hint = index_hint or f"rag-recs index --data {dataset.name}"
+        return cls(path, embeddings=lazy, create=create, index_hint=hint)
+
+    @property
+    def model(self) -> EmbeddingModel:
+        return self.embeddings.model
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def sync(
+        self,
+        dataset: Dataset,
+        *,
+        config: DocumentConfig | None = None,
+        progress: bool = True,
+        batch_size: int = 256,
+    ) -> SyncSummary:
+        """Make the store hold exactly ``dataset``'s documents, embedding only what changed."""
+        start = time.perf_counter()
+        docs = build_documents(dataset, config)
+        stored = self._stored_hashes()
+        wanted = {d.id: d for d in docs}
+        deleted = [i for i in stored if i not in wanted]
+        todo = [d for d in docs if stored.get(d.id) != d.metadata["hash"]]
+        updated = sum(d.id in stored for d in todo)
+        size = max(1, min(batch_size, self.client.get_max_batch_size()))
+        for lo in range(0, len(deleted), size):
+            self.vectorstore.delete(ids=deleted[lo : lo + size])
+        if todo:
+            self._embed(todo, size, progress)
+        meta = self.collection.metadata or {}
+        if meta.get("data") != dataset.name:
+            self.collection.modify(metadata={**meta, "data": dataset.name})
+        return SyncSummary(
+            added=len(todo) - updated,
+            updated=updated,
+            deleted=len(deleted),
+            unchanged=len(docs) - len(todo),
+            seconds=time.perf_counter() - start,
+        )
+
+    def search(self, text: str, k: int = 5, kind: str | None = None) -> list[Document]:
+        """The ``k`` documents nearest to ``text``; ``metadata["score"]``: cosine similarity."""
+        if not text or not text.strip():
+            raise DataError("the search text is empty")
+        _check_k(k)
+        if kind is not None and kind not in KINDS:
+            raise DataError(f"unknown kind {kind!r}", hint="use user or item")
+        hits = self.vectorstore.similarity_search_with_score(
+            text, k=k, filter={"kind": kind} if kind else None
+        )
+        for doc, distance in hits:
+            doc.metadata["score"] = 1.0 - float(distance)
+        return [doc for doc, _ in hits]
+
+    def similar_users(self, user: Any, k: int = 10) -> list[tuple[Any, float]]:
+        """Users whose histories are nearest to ``user``'s, best first, the user excluded.
+
+        Each of the user's chunks queries the other users' chunks with its stored embedding (the
+        model is not needed); a neighbour's score is its best match per query chunk, averaged
+        over the query chunks weighted by their item counts (0 where it did not show up).
+        """
+        _check_k(k)
+        user = self.resolve_user(user)
+        own = self.collection.get(
+            where={"$and": [{"kind": USER_KIND}, {"user_id": user}]},
+            include=["embeddings", "metadatas"],
+        )
+        others = {"$and": [{"kind": USER_KIND}, {"user_id": {"$ne": user}}]}
+        n = min(self.count() - len(own["ids"]), max(5 * k, 30))
+        if n <= 0:
+            return []
+        found = self.collection.query(
+            query_embeddings=own["embeddings"],
+            n_results=n,
+            where=others,
+            include=["metadatas", "distances"],
+        )
+        weights = [m.get("n_items", 1) for m in own["metadatas"]]
+        scores: dict[Any, float] = defaultdict(float)
+        for weight, metas, distances in zip(
+            weights, found["metadatas"], found["distances"], strict=True
+        ):
+            best: dict[Any, float] = {}
+            for meta, distance in zip(metas, distances, strict=True):
+                other = meta["user_id"]
+                best[other] = max(best.get(other, -1.0), 1.0 - distance)
+            for other, similarity in best.items():
+                scores[other] += weight * similarity
+        total = sum(weights)
+        ranked = sorted(
+            ((u, s / total) for u, s in scores.items()), key=lambda p: (-p[1], str(p[0]))
+        )
+        return ranked[:k]
+
+    def history(self, user: Any) -> list[Document]:
+        """A user's history documents, newest chunk first."""
+        user = self.resolve_user(user)
+        got = self.collection.get(where={"$and": [{"kind": USER_KIND}, {"user_id": user}]})
+        docs = [
+            Document(page_content=text, metadata=meta, id=doc_id)
+            for doc_id, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True
+            )
+        ]
+        return sorted(docs, key=lambda d: -d.metadata["chunk"])
+
+    def seen(self, users: Iterable[Any]) -> dict[Any, set]:
+        """user -> every item in the user's stored history (the chunks cover all interactions)."""
+        users = list(users)
+        out: dict[Any, set] = {u: set() for u in users}
+        if not users:
+            return out
+        by_type: dict[type, list] = defaultdict(list)
+        for u in users:
+            by_type[type(u)].append(u)
+        for group in by_type.values():
+            got = self.collection.get(
+                where={"$and": [{"kind": USER_KIND}, {"user_id": {"$in": group}}]},
+                include=["metadatas"],
+            )
+            for meta in got["metadatas"]:
+                out[meta["user_id"]].update(meta.get("item_ids") or [])
+        return out
+
+    def resolve_user(self, user: Any) -> Any:
+        """The user's id as stored (``"78"`` finds user 78); unknown users raise DataError."""
+        for candidate in _id_candidates(user):
+            got = self.collection.get(
+                where={"$and": [{"kind": USER_KIND}, {"user_id": candidate}]}, limit=1, include=[]
+            )
+            if got["ids"]:
+                return candidate
+        raise DataError(
+            f"unknown user {user!r}: the store at {self.location} has no history for it"
+        )
+
+    def as_retriever(self, k: int = 4, kind: str | None = None) -> BaseRetriever:
+        """A LangChain retriever over this store, for any chain that takes one."""
+        from rag_recs.retrieval.retriever import HistoryRetriever
+
+        return HistoryRetriever(store=self, k=k, kind=kind)
+
+    def _stored_hashes(self) -> dict[str, str | None]:
+        """id -> content hash of every stored document, read in pages."""
+        hashes: dict[str, str | None] = {}
+        offset = 0
+        while True:
+            got = self.collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for doc_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                hashes[doc_id] = (meta or {}).get("hash")
+            if len(got["ids"]) < _PAGE:
+                return hashes
+            offset += _PAGE
+
+    def _embed(self, docs: Sequence[Document], size: int, progress: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not progress,
+        )
+        with bar:
+            task = bar.add_task(f"embedding ({self.model.key})", total=len(docs))
+            for lo in range(0, len(docs), size):
+                batch = docs[lo : lo + size]
+                self.vectorstore.add_texts(
+                    [d.page_content for d in batch],
+                    metadatas=[d.metadata for d in batch],
+                    ids=[d.id for d in batch],  # type: ignore[misc]
+                )
+                bar.advance(task, len(batch))
+
+
+def _lazy(
+    embeddings: str | EmbeddingModel | LazyEmbeddings | None, recorded: str | None
+) -> LazyEmbeddings:
+    if isinstance(embeddings, LazyEmbeddings):
+        return embeddings
+    return LazyEmbeddings(embeddings if embeddings is not None else recorded)
+
+
+def _id_candidates(user: Any) -> list[Any]:
+    if isinstance(user, str):
+        text = user.strip()
+        return [text, int(text)] if text.lstrip("-").isdigit() else [text]
+    return [user, str(user)]
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise DataError("k must be at least 1")

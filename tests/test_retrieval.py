@@ -1,0 +1,300 @@
+"""The history store on real Chroma with the real MiniLM model: sync, search, servers, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from langchain_core.retrievers import BaseRetriever
+
+from rag_recs.data.schema import Dataset
+from rag_recs.data.synthetic import generate
+from rag_recs.errors import DataError, RagRecsError
+from rag_recs.retrieval import HistoryStore, LazyEmbeddings, build_documents, overlap
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> LazyEmbeddings:
+    """The default model, loaded once: later LazyEmbeddings in this process share it."""
+    lazy = LazyEmbeddings()
+    lazy.load()
+    return lazy
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return generate(n_users=150, n_items=60)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, data: Dataset, embeddings: LazyEmbeddings) -> HistoryStore:
+    history = HistoryStore(
+        tmp_path_factory.mktemp("store") / "s", embeddings=embeddings, create=True
+    )
+    summary = history.sync(data, progress=False)
+    assert summary.added == summary.documents == len(build_documents(data)) == history.count()
+    return history
+
+
+def _tiny(n_users: int = 12, n_items: int = 24) -> Dataset:
+    return generate(n_users=n_users, n_items=n_items, mean_activity=8)
+
+
+def _ids(history: HistoryStore) -> list[str]:
+    return sorted(history.collection.get(include=[])["ids"])
+
+
+def test_similar_users_overlap_more_than_the_median(data: Dataset, store: HistoryStore) -> None:
+    """The must-show check: retrieved neighbours really share more items than a typical user."""
+    for user in (78, 1, 2, 3, 10):
+        similar = store.similar_users(user, k=5)
+        assert len(similar) == 5 and user not in {u for u, _ in similar}
+        scores = [s for _, s in similar]
+        assert scores == sorted(scores, reverse=True)
+        everyone = overlap(data, user, [u for u in data.seen if u != user])
+        median = statistics.median(o.jaccard for o in everyone)
+        top = overlap(data, user, [u for u, _ in similar])
+        assert all(o.jaccard > median for o in top), (user, median, top)
+
+
+def test_second_sync_changes_nothing_and_loads_no_model(data: Dataset, store: HistoryStore) -> None:
+    lazy = LazyEmbeddings()
+    reopened = HistoryStore(store.location, embeddings=lazy)
+    summary = reopened.sync(data, progress=False)
+    assert (summary.added, summary.updated, summary.deleted) == (0, 0, 0)
+    assert summary.unchanged == store.count()
+    assert not lazy.loaded
+
+
+def test_search_items_and_users(store: HistoryStore) -> None:
+    hits = store.search("jazz and poetry", k=3, kind="item")
+    assert [h.metadata["kind"] for h in hits] == ["item"] * 3
+    assert "jazz" in hits[0].page_content.lower() or "poetry" in hits[0].page_content.lower()
+    scores = [h.metadata["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+    users = store.search("liked articles on climate and glaciers", k=4, kind="user")
+    assert all(h.id.startswith("user:") and "User " in h.page_content for h in users)
+    with pytest.raises(DataError, match="empty"):
+        store.search("  ")
+
+
+def test_as_retriever_is_a_langchain_retriever(store: HistoryStore) -> None:
+    retriever = store.as_retriever(k=2, kind="item")
+    assert isinstance(retriever, BaseRetriever)
+    docs = retriever.invoke("sourdough bread")
+    assert len(docs) == 2 and all(d.metadata["kind"] == "item" for d in docs)
+
+
+def test_history_and_unknown_users(store: HistoryStore, data: Dataset) -> None:
+    chunks = store.history("78")  # a string id from a command line finds user 78
+    assert chunks[0].metadata["chunk"] == len(chunks) - 1  # newest chunk first
+    assert store.seen([78])[78] == data.seen[78]
+    with pytest.raises(DataError, match="unknown user"):
+        store.similar_users(99_999)
+
+
+def test_missing_or_other_model_stores_are_refused(tmp_path: Path, store: HistoryStore) -> None:
+    with pytest.raises(RagRecsError, match="no store at"):
+        HistoryStore(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()  # reading never creates a store
+    HistoryStore(tmp_path / "empty", create=True)  # created, never synced
+    with pytest.raises(RagRecsError, match="is empty"):
+        HistoryStore(tmp_path / "empty")
+    with pytest.raises(RagRecsError, match="built with the embedding model"):
+        HistoryStore(store.location, embeddings="sentence-transformers/all-mpnet-base-v2")
+
+
+def test_changed_histories_update_and_removed_users_delete(tmp_path: Path, embeddings) -> None:
+    tiny = _tiny()
+    history = HistoryStore(tmp_path / "s", embeddings=embeddings, create=True)
+    history.sync(tiny, progress=False)
+    frame = tiny.interactions
+    changed = frame[frame["user_id"] != 2].copy()  # user 2 leaves
+    first = changed.index[changed["user_id"] == 1][0]
+    changed.loc[first, "rating"] = 6 - changed.loc[first, "rating"]  # user 1 re-rates an item
+    after = tiny.subset(changed)
+    summary = history.sync(after, progress=False)
+    removed = sum(d.metadata.get("user_id") == 2 for d in build_documents(tiny))
+    assert summary.deleted == removed and summary.added == 0
+    assert (
+        summary.updated >= 1 and summary.unchanged == len(build_documents(after)) - summary.updated
+    )
+    assert _ids(history) == sorted(d.id for d in build_documents(after))
+
+
+def test_an_interrupted_build_is_completed_without_duplicates(
+    tmp_path: Path, embeddings, monkeypatch
+) -> None:
+    tiny = _tiny()
+    history = HistoryStore(tmp_path / "s", embeddings=embeddings, create=True)
+    real = history.vectorstore.add_texts
+    calls = []
+
+    def killed_after_one_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(history.vectorstore, "add_texts", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        history.sync(tiny, progress=False, batch_size=8)
+    assert history.count() == 8
+    monkeypatch.undo()
+    summary = HistoryStore(tmp_path / "s", embeddings=embeddings, create=True).sync(
+        tiny, progress=False
+    )
+    docs = build_documents(tiny)
+    assert (summary.added, summary.unchanged, summary.updated) == (len(docs) - 8, 8, 0)
+    assert _ids(history) == sorted(d.id for d in docs) and history.count() == len(docs)
+
+
+def _chroma() -> str | None:
+    local = Path(sys.executable).with_name("chroma")
+    return str(local) if local.exists() else shutil.which("chroma")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A ``chroma run`` server on a free 127.0.0.1 port, stopped afterwards."""
+    executable = _chroma()
+    if executable is None:
+        pytest.skip("the chroma command is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    command = [
+        executable,
+        "run",
+        "--path",
+        str(tmp_path / "db"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the chroma server did not start")
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_server_mode(chroma_server: str, embeddings) -> None:
+    tiny = _tiny(8, 16)
+    with pytest.raises(RagRecsError, match="no store at"):
+        HistoryStore(url=chroma_server)
+    built = HistoryStore(url=chroma_server, embeddings=embeddings, create=True).sync(
+        tiny, progress=False
+    )
+    assert built.added == len(build_documents(tiny))
+    lazy = LazyEmbeddings()
+    remote = HistoryStore(url=chroma_server, embeddings=lazy)
+    assert remote.sync(tiny, progress=False).unchanged == built.added and not lazy.loaded
+    assert remote.search("football", k=2)[0].metadata["score"] > 0
+    assert len(remote.similar_users(1, k=3)) == 3
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(RagRecsError, match="cannot reach the Chroma server"):
+        HistoryStore(url=f"http://127.0.0.1:{port}")
+
+
+def _cli(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "RAG_RECS_WORKSPACE": str(workspace),
+        "PYTHONWARNINGS": "ignore",
+        "COLUMNS": "200",
+    }
+    env.pop("RAG_RECS_DEBUG", None)
+    env.pop("RAG_RECS_CHROMA_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "rag_recs.cli.main", *args, "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=180,
+    )
+
+
+def _json(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0])
+
+
+def test_cli_index_and_search(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.csv"
+    _tiny().interactions.to_csv(source, index=False)
+    workspace = tmp_path / "ws"
+    built = _json(_cli(workspace, "index", "--data", str(source), "--json"))
+    assert built["added"] == built["documents"] > 0 and built["unchanged"] == 0
+    again = _cli(workspace, "index", "--data", str(source))
+    assert again.returncode == 0, again.stderr
+    assert f"0 added, 0 updated, 0 deleted, {built['documents']} unchanged" in again.stdout
+    found = _json(
+        _cli(
+            workspace,
+            "search",
+            "sports",
+            "--user",
+            "3",
+            "--k",
+            "2",
+            "--data",
+            str(source),
+            "--json",
+        )
+    )
+    assert found["user"] == 3 and len(found["similar_users"]) == 2
+    assert {"user_id", "score", "jaccard", "shared_items"} <= found["similar_users"][0].keys()
+    assert len(found["hits"]) == 2 and found["hits"][0]["kind"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "anything", "--store", "{tmp}/missing"], "no store at"),
+        (["search", " ", "--store", "{tmp}/missing"], "the search text is empty"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = _cli(tmp_path / "ws", *(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "missing").exists()
