@@ -11,12 +11,16 @@ import logging
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from platformdirs import user_cache_dir
 
 from rag_recs.config import RankerConfig
-from rag_recs.data.schema import Dataset
 from rag_recs.errors import ModelError
-from rag_recs.ranker.ranker import DeepFMRanker
+
+if TYPE_CHECKING:  # torch loads only when a model is needed: commands start fast
+    from rag_recs.data.schema import Dataset
+    from rag_recs.ranker.ranker import DeepFMRanker
 
 log = logging.getLogger(__name__)
 # settings that change the trained model; progress bars and the device do not
@@ -49,6 +53,8 @@ class Workspace:
 
         Returns the ranker and whether it was trained now.
         """
+        from rag_recs.ranker.ranker import DeepFMRanker
+
         config = config or RankerConfig()
         path = self.ranker_dir(dataset, config)
         if path.exists() and not retrain:

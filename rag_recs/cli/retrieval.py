@@ -130,9 +130,8 @@ def search(
     dataset = None
     if chroma_url is None and store is None:
         dataset = load(data or "synthetic", None, None, None, None, None, None)
-    history = _open(
-        dataset, data or "synthetic", store, workspace_dir, embeddings, chroma_url, collection
-    )
+    source = data or ("synthetic" if dataset is not None else "SOURCE")
+    history = _open(dataset, source, store, workspace_dir, embeddings, chroma_url, collection)
     result: dict[str, Any] = {"store": history.location}
     if user is not None:
         result["user"] = history.resolve_user(user)
@@ -174,7 +173,12 @@ def _open(
             index_hint=hint,
         )
     return HistoryStore.in_workspace(
-        workspace(workspace_dir), dataset, embeddings=embeddings, create=create, index_hint=hint
+        workspace(workspace_dir),
+        dataset,
+        embeddings=embeddings,
+        collection=collection,
+        create=create,
+        index_hint=hint,
     )
 
 

@@ -10,10 +10,12 @@ import functools
 import hashlib
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
 
@@ -107,6 +109,13 @@ def _huggingface(model: EmbeddingModel, device: str | None) -> Embeddings:
     if model.local:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model never needs the hub
         model_kwargs["local_files_only"] = True
+    elif _in_hub_cache(model.source):
+        model_kwargs["local_files_only"] = True
+    elif not _hub_reachable():
+        raise RagRecsError(
+            f"the embedding model {model.name!r} is not downloaded and the Hugging Face hub "
+            "cannot be reached (download it once while online, or pass a model directory)"
+        )
     from langchain_huggingface import HuggingFaceEmbeddings
     from transformers.utils import logging as hf_logging
 
@@ -124,6 +133,27 @@ def _huggingface(model: EmbeddingModel, device: str | None) -> Embeddings:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def _in_hub_cache(repo: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick connection test, so that an offline machine fails at once instead of retrying."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _packaged_minilm() -> str:

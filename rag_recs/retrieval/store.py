@@ -94,22 +94,21 @@ class HistoryStore:
         self.location = url or str(Path(path).expanduser())  # type: ignore[arg-type]
         self.collection_name = collection
         missing = f"no store at {self.location}: run {index_hint}"
+        client = None
         if url is not None:
-            self.client = clients.http_client(url)
-        else:
+            client = clients.http_client(url)
+        elif clients.exists(path):  # type: ignore[arg-type]
+            client = clients.persistent_client(path, create=False)  # type: ignore[arg-type]
+        elif not create:
+            raise RagRecsError(missing)
+        collection_ = None
+        if client is not None:
             try:
-                self.client = clients.persistent_client(path, create=create)  # type: ignore[arg-type]
-            except FileNotFoundError:
-                raise RagRecsError(missing) from None
-        try:
-            self.collection = self.client.get_collection(collection, embedding_function=None)
-        except NotFoundError:
-            if not create:
-                raise RagRecsError(missing) from None
-            self.collection = None
-        recorded = (
-            (self.collection.metadata or {}).get("embedding_model") if self.collection else None
-        )
+                collection_ = client.get_collection(collection, embedding_function=None)
+            except NotFoundError:
+                if not create:
+                    raise RagRecsError(missing) from None
+        recorded = (collection_.metadata or {}).get("embedding_model") if collection_ else None
         self.embeddings = _lazy(embeddings, recorded)
         model = self.embeddings.model
         if recorded is not None and recorded != model.name:
@@ -117,15 +116,18 @@ class HistoryStore:
                 f"the store at {self.location} was built with the embedding model {recorded!r}, "
                 f"not {model.name!r} (use --embeddings {recorded}, or another store)"
             )
-        if self.collection is None:
-            self.collection = self.client.create_collection(
+        if collection_ is None:
+            self.embeddings.load()  # a new store is embedded next: fail before writing anything
+            client = client or clients.persistent_client(path, create=True)  # type: ignore[arg-type]
+            collection_ = client.create_collection(
                 collection,
                 metadata={"embedding_model": model.name, "embedding_key": model.key},
                 configuration=_SPACE,  # type: ignore[arg-type]
                 embedding_function=None,
             )
-        elif not create and self.collection.count() == 0:
+        elif not create and collection_.count() == 0:
             raise RagRecsError(f"the store at {self.location} is empty: run {index_hint}")
+        self.client, self.collection = client, collection_
         self.vectorstore = Chroma(
             client=self.client,
             collection_name=collection,
@@ -140,6 +142,7 @@ class HistoryStore:
         dataset: Dataset,
         *,
         embeddings: str | EmbeddingModel | LazyEmbeddings | None = None,
+        collection: str = COLLECTION,
         create: bool = False,
         index_hint: str | None = None,
     ) -> HistoryStore:
@@ -147,7 +150,7 @@ class HistoryStore:
         lazy = _lazy(embeddings, None)
         path = workspace.data_dir(dataset) / f"store-{lazy.model.key}"
         hint = index_hint or f"rag-recs index --data {dataset.name}"
-        return cls(path, embeddings=lazy, create=create, index_hint=hint)
+        return cls(path, embeddings=lazy, collection=collection, create=create, index_hint=hint)
 
     @property
     def model(self) -> EmbeddingModel:
@@ -172,6 +175,8 @@ class HistoryStore:
         deleted = [i for i in stored if i not in wanted]
         todo = [d for d in docs if stored.get(d.id) != d.metadata["hash"]]
         updated = sum(d.id in stored for d in todo)
+        if todo:
+            self.embeddings.load()  # a model that cannot load fails before anything is written
         size = max(1, min(batch_size, self.client.get_max_batch_size()))
         for lo in range(0, len(deleted), size):
             self.vectorstore.delete(ids=deleted[lo : lo + size])
