@@ -70,6 +70,9 @@ class Answer:
                 lines.append(f"   {item.reason}")
         if self.rejected:
             lines.append("Rejected candidates:")
-            lines += [f"- {r.item_id or r.text}: {r.reason} ({r.detail})" for r in self.rejected]
+            lines += [
+                f"- {r.item_id if r.item_id is not None else r.text}: {r.reason} ({r.detail})"
+                for r in self.rejected
+            ]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)

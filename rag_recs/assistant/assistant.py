@@ -60,6 +60,8 @@ class Assistant:
         self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
         self.genres = self._genres()
         self.liked = self._liked()
+        counts = dataset.interactions[ITEM].value_counts()
+        self.item_counts = {to_python(i): int(c) for i, c in counts.items()}
         self.history: list[Answer] = []
         self.current_user: Any = None
 
@@ -148,6 +150,9 @@ class Assistant:
         if not eligible:
             answer.message = self._nothing_left(include, exclude)
             return answer
+        if k > MAX_K:
+            answer.notes.append(f"k is capped at {MAX_K}")
+            k = MAX_K
         if k > len(eligible):
             answer.notes.append(f"only {len(eligible)} items meet the request; showing them all")
             k = len(eligible)
@@ -274,10 +279,20 @@ class Assistant:
     def evidence(self, user: Any, item: Any, neighbors: list[Neighbor], score: float) -> Evidence:
         supporters = [n for n in neighbors if item in self.liked.get(n.user_id, set())]
         genres = self.genres.get(item, [])
-        liked = self.liked.get(user, set())
-        same = [self.dataset.title(i) for i in liked if set(self.genres.get(i, [])) & set(genres)]
+        primary = genres[:1]  # the item's main genre / topic: the strongest match to explain
+        counts = self.item_counts  # cite the user's best-known liked items first
+        liked = sorted(self.liked.get(user, set()), key=lambda i: (-counts.get(i, 0), str(i)))
+        same = [i for i in liked if set(self.genres.get(i, [])) & set(primary)]
+        shared = [g for g in genres if any(g in self.genres.get(i, []) for i in same[:2])]
         return Evidence(
-            item, self.dataset.title(item), score, len(neighbors), supporters, genres, sorted(same)
+            item,
+            self.dataset.title(item),
+            score,
+            len(neighbors),
+            supporters,
+            genres,
+            [self.dataset.title(i) for i in same],
+            shared,
         )
 
     def _constraint(self, include, exclude) -> Callable[[Any], str | None]:
@@ -368,7 +383,12 @@ class Assistant:
         last = next((a for a in reversed(self.history) if a.items), None)
         if last is None:
             return Answer(question, message="There is no earlier recommendation to explain yet.")
-        pos = intent.position if intent.position is not None else 1
+        if intent.position is None:
+            lines = [
+                f"{n}. '{i.title}': {i.evidence.sentence()}" for n, i in enumerate(last.items, 1)
+            ]
+            return Answer(question, user=last.user, message="\n".join(lines))
+        pos = intent.position
         index = len(last.items) - 1 if pos == -1 else pos - 1
         if not 0 <= index < len(last.items):
             return Answer(

@@ -30,6 +30,7 @@ class Evidence:
     supporters: list[Neighbor] = field(default_factory=list)  # similar users who liked it
     genres: list[str] = field(default_factory=list)
     same_genre_liked: list[str] = field(default_factory=list)  # titles the user liked
+    shared_genres: list[str] = field(default_factory=list)  # genres those titles share with it
 
     def sentence(self) -> str:
         """The template explanation: every number in it is a field of this object."""
@@ -43,7 +44,7 @@ class Evidence:
         parts.append(f"ranker score {self.ranker_score:.2f}")
         if self.same_genre_liked:
             shown = " and ".join(f"'{t}'" for t in self.same_genre_liked[:2])
-            genre = ", ".join(self.genres[:2])
+            genre = ", ".join(self.shared_genres[:2])
             parts.append(f"same {genre_word(self.genres)} ({genre}) as {shown} you liked")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
@@ -71,6 +72,10 @@ def genre_word(genres: list[str]) -> str:
 
 
 def numbers_ok(text: str, evidence: Evidence) -> bool:
-    """True when every number in ``text`` is one the evidence holds (no invented figures)."""
-    allowed = evidence.numbers()
+    """True when ``text`` states no figure: numbers may only come from item titles.
+
+    Figures (counts, Jaccard values, scores) are left to the template sentence, so an LLM
+    reason can never attach a true number to the wrong claim.
+    """
+    allowed = set(NUMBER_RE.findall(" ".join([evidence.title, *evidence.same_genre_liked])))
     return all(n in allowed for n in NUMBER_RE.findall(text))

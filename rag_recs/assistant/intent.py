@@ -77,6 +77,8 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     text = " ".join(question.split())
     lower = text.lower()
     why = WHY_RE.search(text)
+    if why is None and re.match(r"\s*why\b", lower) and not USER_RE.search(text):
+        return Intent(kind="why")  # a plain "why?": explain every item of the last answer
     if why:
         number = why.group(1) or why.group(2)
         position = int(number) if number else ORDINALS[why.group(3).lower()]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rag_recs.cli.common import (
@@ -72,21 +73,26 @@ def _assistant(
 def print_answer(answer: Any) -> None:
     """The answer as a table, with the rejected LLM candidates beside it."""
     if answer.message:
-        out.print(answer.message)
+        out.print(answer.message, markup=False, highlight=False)
     if answer.items:
         table = Table(title=f"Recommendations for user {answer.user}", show_lines=True)
         for col in ("#", "item", "title", "score", "from", "reason"):
             table.add_column(col, overflow="fold")
         for n, item in enumerate(answer.items, 1):
             table.add_row(
-                str(n), str(item.item_id), item.title, f"{item.score:.3f}", item.source, item.reason
+                str(n),
+                escape(str(item.item_id)),
+                escape(item.title),
+                f"{item.score:.3f}",
+                item.source,
+                escape(item.reason),
             )
         rejected = Table(title="Rejected LLM candidates")
         for col in ("candidate", "reason", "detail"):
             rejected.add_column(col, overflow="fold")
         for r in answer.rejected:
             label = str(r.item_id) if r.item_id is not None else repr(r.text)
-            rejected.add_row(label, r.reason, r.detail)
+            rejected.add_row(escape(label), r.reason, escape(r.detail))
         if not answer.rejected:
             rejected.add_row("-", "none", "every proposal passed validation")
         if out.width >= 150:  # side by side where the terminal is wide enough
@@ -98,9 +104,9 @@ def print_answer(answer: Any) -> None:
             out.print(rejected)
     if answer.similar_users:
         sims = ", ".join(f"{n.user_id} ({n.jaccard:.2f})" for n in answer.similar_users[:10])
-        out.print(f"[dim]similar users (exact Jaccard): {sims}[/dim]")
+        out.print(f"similar users (exact Jaccard): {sims}", style="dim", markup=False)
     for note in answer.notes:
-        out.print(f"[dim]note: {note}[/dim]")
+        out.print(f"note: {note}", style="dim", markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -196,17 +202,15 @@ def register(app: typer.Typer) -> None:
                         parts[1] if len(parts) > 1 else ""
                     )
                     out.print(f"now recommending for user {assistant.current_user}")
-                except DataError as exc:
-                    out.print(f"error: {exc}")
                 except Exception as exc:  # noqa: BLE001 - keep the conversation going
-                    out.print(f"error: {exc}")
+                    out.print(f"error: {exc}", markup=False)
                 continue
             if line.startswith("/why"):
                 line = f"why #{line[4:].strip() or 1}"
             try:
                 answer = assistant.ask(line)
             except Exception as exc:  # noqa: BLE001 - a bad turn never ends the chat
-                out.print(f"error: {exc}")
+                out.print(f"error: {exc}", markup=False)
                 continue
             _stream(answer)
 
@@ -235,6 +239,8 @@ def register(app: typer.Typer) -> None:
         if k < 1:
             raise DataError("--k must be at least 1")
         suffix = out_path.suffix.lower()
+        if out_path.is_dir():
+            raise DataError("is a directory", source=str(out_path), hint="give a file name")
         if suffix not in (".csv", ".parquet"):
             raise DataError("--out must end in .csv or .parquet", source=str(out_path))
         assistant = _assistant(

@@ -44,6 +44,8 @@ def evaluate_assistant(
     workspace: Workspace | None = None,
     seed: int = 2024,
     progress: bool = False,
+    use_store: bool = True,
+    ranker_config: Any = None,
 ) -> dict[str, Any]:
     """Recall/NDCG@k of the final lists and the validity of what the LLM proposed and answered."""
     if mode not in MODES:
@@ -56,7 +58,8 @@ def evaluate_assistant(
         train,
         llm="none" if mode == "ranker" else llm,
         workspace=workspace,
-        use_store=mode != "ranker",
+        use_store=use_store and mode != "ranker",
+        ranker_config=ranker_config,
         progress=progress,
     )
     catalog = set(dataset.catalog)

@@ -451,6 +451,8 @@ class DeepFMRanker:
                     "valid": self.log.valid,
                     "best_epoch": self.log.best_epoch,
                     "samples_per_s": self.log.samples_per_s,
+                    "samples": self.log.samples,
+                    "seconds": self.log.seconds,
                 },
             }
             (tmp / "ranker.json").write_text(json.dumps(meta))
@@ -496,6 +498,8 @@ class DeepFMRanker:
         ranker.model.to(ranker.device).eval()
         log = meta.get("train_log", {})
         ranker.log = TrainLog(log.get("losses", []), log.get("valid", []), log.get("best_epoch", 0))
+        ranker.log.samples = int(log.get("samples", 0))
+        ranker.log.seconds = float(log.get("seconds", 0.0))
         if not fmap.generic:
             state = torch.load(path / "state.pt", weights_only=True)
             ranker.user_tab, ranker.item_tab = (
