@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from rag_recs.assistant.answer import Answer, AnswerItem
@@ -403,7 +402,3 @@ class Assistant:
             user=last.user,
             message=f"Item {index + 1}, '{item.title}': {item.evidence.sentence()}",
         )
-
-
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else 0.0

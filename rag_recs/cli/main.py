@@ -36,6 +36,7 @@ from rag_recs.cli.common import (
 )
 from rag_recs.config import RankerConfig
 from rag_recs.errors import DataError, RagRecsError
+from rag_recs.evaluation.protocols import RankerScorer
 
 app = typer.Typer(
     name="rag-recs",
@@ -237,27 +238,15 @@ def evaluate(
     out.print(table)
 
 
-class _CachedRanker:
+class _CachedRanker(RankerScorer):
     """The LOO scorer that trains through the workspace, so a second evaluate reuses the model."""
 
-    name = "DeepFM"
-
     def __init__(self, ws, config: RankerConfig) -> None:
-        self.ws, self.config = ws, config
+        super().__init__(config)
+        self.ws = ws
 
-    def fit(self, train, catalog):
-        from rag_recs.evaluation.protocols import RankerScorer
-
-        self.ranker, _ = self.ws.ranker(train, self.config)
-        self._scorer = RankerScorer(self.config)
-        self._scorer.ranker = self.ranker
-        import pandas as pd
-
-        self._scorer.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1
-        return self
-
-    def scores(self, users):
-        return self._scorer.scores(users)
+    def train(self, train):
+        return self.ws.ranker(train, self.config)[0]
 
 
 from rag_recs.cli.assistant import register as _register_assistant  # noqa: E402

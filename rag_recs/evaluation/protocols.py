@@ -60,10 +60,12 @@ class RankerScorer:
     def __init__(self, config: RankerConfig | None = None, name: str = "DeepFM") -> None:
         self.config, self.name = config or RankerConfig(), name
 
+    def train(self, train: Dataset) -> DeepFMRanker:
+        """The ranker to evaluate (a subclass may take it from a cache instead)."""
+        return DeepFMRanker(self.config.model_copy(update={"objective": "implicit"})).fit(train)
+
     def fit(self, train: Dataset, catalog: pd.Index) -> RankerScorer:
-        self.ranker = DeepFMRanker(self.config.model_copy(update={"objective": "implicit"})).fit(
-            train
-        )
+        self.ranker = self.train(train)
         self.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1  # catalog -> ranker row
         return self
 
