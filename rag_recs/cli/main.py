@@ -36,7 +36,6 @@ from rag_recs.cli.common import (
 )
 from rag_recs.config import RankerConfig
 from rag_recs.errors import DataError, RagRecsError
-from rag_recs.evaluation.protocols import RankerScorer
 
 app = typer.Typer(
     name="rag-recs",
@@ -216,7 +215,7 @@ def evaluate(
         if not dataset.has_users:
             raise DataError("the loo protocol needs user and item columns", source=dataset.name)
         config = _ranker_config(device, categorical, numeric, json, objective="implicit")
-        scorers = [_CachedRanker(ws, config)]
+        scorers = [_cached_ranker(ws, config)]
         if baselines:
             scorers += [Popularity(), ItemKNN(), UserKNN()]
         results = evaluate_loo(dataset, scorers, max_users=users, seed=config.seed)
@@ -238,15 +237,18 @@ def evaluate(
     out.print(table)
 
 
-class _CachedRanker(RankerScorer):
-    """The LOO scorer that trains through the workspace, so a second evaluate reuses the model."""
+def _cached_ranker(ws, config: RankerConfig):
+    """The LOO scorer that trains through the workspace, so a second evaluate reuses the model.
 
-    def __init__(self, ws, config: RankerConfig) -> None:
-        super().__init__(config)
-        self.ws = ws
+    Built on demand: importing the ranker loads torch, which other commands do not need.
+    """
+    from rag_recs.evaluation.protocols import RankerScorer
 
-    def train(self, train):
-        return self.ws.ranker(train, self.config)[0]
+    class CachedRanker(RankerScorer):
+        def train(self, train):
+            return ws.ranker(train, self.config)[0]
+
+    return CachedRanker(config)
 
 
 from rag_recs.cli.assistant import register as _register_assistant  # noqa: E402
