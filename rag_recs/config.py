@@ -41,7 +41,10 @@ class RankerConfig(BaseModel):
     )
     numeric: list[str] = Field(default_factory=list, description="force these columns numeric")
     train_threads: int = Field(
-        1, ge=0, description="CPU threads for training steps; 0 = torch's default"
+        0,
+        ge=0,
+        description="CPU threads for training steps; 0 = each epoch times 1 thread against "
+        "torch's default and keeps the faster",
     )
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"

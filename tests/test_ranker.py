@@ -17,8 +17,9 @@ from rag_recs.data.synthetic import generate
 from rag_recs.errors import ModelError
 from rag_recs.evaluation import Popularity, RankerScorer, evaluate_loo
 from rag_recs.ranker import DeepFM, DeepFMRanker
-from rag_recs.ranker.layers import FactorizationMachine
+from rag_recs.ranker.layers import FactorizationMachine, lookup
 from rag_recs.ranker.sampling import pair_keys, sample_negatives
+from rag_recs.ranker.train import AdamStep, _one_epoch
 from rag_recs.workspace import Workspace
 
 # ---- layers ---------------------------------------------------------------------------------
@@ -49,6 +50,63 @@ def test_deepfm_forward_shape_and_gradients():
     assert model.embedding.table.weight.grad is not None
     # the shared unknown/padding row 0 never learns
     assert torch.count_nonzero(model.embedding.table.weight.grad[0]) == 0
+
+
+def test_lookup_gradient_matches_torch_embedding():
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.randn(12, 5, generator=gen, dtype=torch.float64)
+    ids = torch.tensor([[1, 0, 3], [3, 3, 11], [0, 0, 0]])
+    grad = torch.randn(3, 3, 5, generator=gen, dtype=torch.float64)
+    ours = weight.clone().requires_grad_()
+    lookup(ours, ids).backward(grad)
+    ref = weight.clone().requires_grad_()
+    torch.nn.functional.embedding(ids, ref, padding_idx=0).backward(grad)
+    torch.testing.assert_close(lookup(weight, ids), weight[ids])
+    torch.testing.assert_close(ours.grad, ref.grad)
+    assert torch.count_nonzero(ours.grad[0]) == 0
+
+
+def _train_copy(threads: int, lean: bool) -> tuple[DeepFM, torch.Tensor]:
+    """Three epochs on random data; returns the model and the last epoch's summed loss."""
+    torch.manual_seed(3)
+    model = DeepFM(num_embeddings=200, n_fields=5, n_dense=1, dim=8, hidden=(16, 8))
+    gen = torch.Generator().manual_seed(4)
+    n = 512 * 60  # long enough for an epoch to time its thread choice
+    inputs = type("Inputs", (), {})()
+    inputs.sparse = torch.randint(0, 200, (n, 3), generator=gen)
+    inputs.dense = torch.rand(n, 1, generator=gen)
+    inputs.bags = [torch.randint(0, 200, (n, 4), generator=gen)]
+    labels = (torch.rand(n, generator=gen) < 0.4).float()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+    step = AdamStep(optimizer)
+    if not lean:
+        step.fast = False
+    for _ in range(3):
+        total = _one_epoch(model, step, inputs, labels, 512, threads)
+    assert (step._state is not None) == lean  # the direct fused kernel ran, or did not
+    return model, total
+
+
+def test_fast_adam_step_equals_optimizer_step():
+    fast, fast_loss = _train_copy(threads=1, lean=True)
+    plain, plain_loss = _train_copy(threads=1, lean=False)
+    assert torch.equal(fast_loss, plain_loss)
+    for (name, a), b in zip(fast.state_dict().items(), plain.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_weights_do_not_depend_on_the_thread_choice():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the suite runs on one thread (conftest)
+    try:
+        one, _ = _train_copy(threads=1, lean=True)
+        auto, _ = _train_copy(threads=0, lean=True)  # times 1 thread against 2, keeps the faster
+        every, _ = _train_copy(threads=2, lean=True)
+    finally:
+        torch.set_num_threads(before)
+    for a, b, c in zip(*(m.state_dict().values() for m in (one, auto, every)), strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 # ---- negative sampling ----------------------------------------------------------------------

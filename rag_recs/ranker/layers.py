@@ -3,7 +3,39 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class _Lookup(torch.autograd.Function):
+    """Row lookup whose backward is one ``index_add_``.
+
+    Written by hand because on CPU ``embedding_dense_backward`` takes ~4x longer than
+    ``index_add_`` for the batches used here (512 rows x 6-30 ids: ~125 us against ~30 us),
+    which is a tenth of a whole training step. Row 0 (padding / unknown) gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(ids)
+        ctx.rows = weight.shape[0]
+        return weight.index_select(0, ids.reshape(-1)).view(*ids.shape, weight.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (ids,) = ctx.saved_tensors
+        width = grad.shape[-1]
+        out = grad.new_zeros(ctx.rows, width)
+        out.index_add_(0, ids.reshape(-1), grad.reshape(-1, width))
+        out[0] = 0
+        return out, None
+
+
+def lookup(weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``F.embedding(ids, weight, padding_idx=0)`` with a faster CPU backward."""
+    if weight.device.type != "cpu" or not (torch.is_grad_enabled() and weight.requires_grad):
+        return F.embedding(ids, weight, padding_idx=0)
+    return _Lookup.apply(weight, ids)
 
 
 class FeatureEmbedding(nn.Module):
@@ -29,9 +61,10 @@ class FeatureEmbedding(nn.Module):
         self, sparse: torch.Tensor, dense: torch.Tensor, bags: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns field vectors [B, F, dim] and first-order weights [B, F]."""
-        parts = [self.table(sparse)]
+        parts = [lookup(self.table.weight, sparse)]
         for bag in bags:
-            rows = self.table(bag)  # padding rows are zero, so a plain sum ignores them
+            # padding rows are zero, so a plain sum ignores them
+            rows = lookup(self.table.weight, bag)
             count = (bag != 0).sum(1, keepdim=True).clamp_min(1)
             parts.append((rows.sum(1) / count).unsqueeze(1))
         if dense.shape[1]:
