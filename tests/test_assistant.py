@@ -302,6 +302,8 @@ def test_contradictory_constraints(cinema):
     answer = Assistant(data, ranker).recommend(3, 2, include=["Horror"], exclude=["Horror"])
     assert answer.items == []
     assert "both asks for and excludes" in answer.message
+    asked = Assistant(data, ranker).ask("2 horror movies for user 3, nothing horror")
+    assert asked.items == [] and "both asks for and excludes" in asked.message
 
 
 def test_a_user_who_has_seen_everything(cinema):
@@ -394,6 +396,11 @@ def test_every_number_in_a_reason_is_a_computed_one(plain, small_data, small_ran
         assert [(n.user_id, n.jaccard) for n in ev.supporters] == supporters
         assert ev.n_neighbors == len(neighbors) and ev.ranker_score == item.score
         assert [(n.user_id, n.jaccard) for n in answer.similar_users] == neighbors
+        # the documented order: ranker probability + support_weight x share of supporters
+        weight = plain.config.support_weight
+        assert item.blend == pytest.approx(score + weight * len(supporters) / len(neighbors))
+    blends = [i.blend for i in answer.items]
+    assert blends == sorted(blends, reverse=True)
 
 
 def test_an_llm_reason_with_an_invented_number_is_replaced(make, plain):

@@ -45,6 +45,11 @@ def test_number_words_include_and_exclude() -> None:
     assert intent.exclude == ["Horror"]
 
 
+def test_a_genre_both_asked_for_and_excluded_is_kept_on_both_sides() -> None:
+    intent = parse_question("3 comedies for user 5, but no comedy", ML100K_GENRES)
+    assert intent.include == intent.exclude == ["Comedy"]
+
+
 @pytest.mark.parametrize(
     ("question", "position"),
     [

@@ -11,20 +11,26 @@ from rag_recs.assistant.validate import Rejection
 
 @dataclass
 class AnswerItem:
-    """One recommended item, its ranker score, its reason and the evidence behind it."""
+    """One recommended item, its ranker score, its reason and the evidence behind it.
+
+    Items are ordered by ``blend``: the ranker's probability plus
+    ``AssistantConfig.support_weight`` x the share of the most similar users who liked the item.
+    """
 
     item_id: Any
     title: str
-    score: float
+    score: float  # the ranker's probability that the user likes the item
     reason: str
     evidence: Evidence
     source: str  # "llm" (proposed and validated) or "ranker" (filled from the ranker's top-K)
+    blend: float = 0.0  # the ordering key (see above)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "item_id": self.item_id,
             "title": self.title,
             "score": round(self.score, 4),
+            "blend": round(self.blend, 4),
             "reason": self.reason,
             "source": self.source,
             "evidence": self.evidence.to_dict(),

@@ -213,6 +213,7 @@ class Assistant:
                     reason,
                     evidence,
                     "llm" if item in llm_ids else "ranker",
+                    blended[item],
                 )
             )
         timings["rerank"] = time.perf_counter() - tic

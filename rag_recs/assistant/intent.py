@@ -105,7 +105,7 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
             before = lower[max(0, m.start() - 14) : m.start()]
             negated = any(re.search(rf"\b{n}\s+(?:\w+\s+)?$", before) for n in NEGATIONS)
             target = intent.exclude if negated else intent.include
-            if genre not in intent.include + intent.exclude:
+            if genre not in target:  # asked for and excluded: both kept, so it is reported
                 target.append(genre)
     like = re.search(r"\b(?:like|similar to)\s+[\"“']([^\"”']+)[\"”']", text, re.I)
     if like:
