@@ -310,7 +310,10 @@ class Assistant:
 
     def _nothing_left(self, include, exclude) -> str:
         if set(include) & set(exclude):
-            return "The request both asks for and excludes the same genre; nothing can satisfy it."
+            return (
+                "The request both asks for and excludes the same genre or topic; "
+                "nothing can satisfy it."
+            )
         if include or exclude:
             return "No unseen item meets those constraints; try relaxing them."
         return "This user has already seen every item in the catalog."
