@@ -35,5 +35,9 @@ class DataError(RagRecsError, ValueError):
         super().__init__(text)
 
 
+class StoreMissing(RagRecsError):
+    """No vector store (or an empty one) where one was expected: ``rag-recs index`` builds it."""
+
+
 class ModelError(RagRecsError):
     """A saved model that cannot be loaded or does not match the data it is used with."""

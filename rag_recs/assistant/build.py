@@ -12,6 +12,7 @@ from rag_recs.assistant.assistant import Assistant, AssistantConfig
 from rag_recs.config import RankerConfig, Settings
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.schema import Dataset
+from rag_recs.errors import StoreMissing
 from rag_recs.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -27,20 +28,17 @@ def open_store(
     progress: bool = True,
 ) -> Any:
     """The dataset's vector store; a missing one is built once (the only write besides index)."""
-    from rag_recs.errors import RagRecsError
     from rag_recs.retrieval.store import HistoryStore
 
-    try:
+    def history_store(create: bool) -> HistoryStore:
         if chroma_url or store_dir:
-            return HistoryStore(store_dir, url=chroma_url, embeddings=embeddings)
-        return HistoryStore.in_workspace(workspace, dataset, embeddings=embeddings)
-    except RagRecsError as exc:
-        if "no store" not in str(exc) and "is empty" not in str(exc):
-            raise
-    if chroma_url or store_dir:
-        store = HistoryStore(store_dir, url=chroma_url, embeddings=embeddings, create=True)
-    else:
-        store = HistoryStore.in_workspace(workspace, dataset, embeddings=embeddings, create=True)
+            return HistoryStore(store_dir, url=chroma_url, embeddings=embeddings, create=create)
+        return HistoryStore.in_workspace(workspace, dataset, embeddings=embeddings, create=create)
+
+    try:
+        return history_store(create=False)
+    except StoreMissing:
+        store = history_store(create=True)
     log.warning("building the vector store for %s (first use)", dataset.name)
     store.sync(dataset, progress=progress)
     return store

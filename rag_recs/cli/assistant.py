@@ -13,12 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from rag_recs.cli.common import (
+    ChromaUrl,
     Data,
     Format,
     ItemCol,
     Json,
     Label,
     RatingCol,
+    StoreDir,
     TimeCol,
     UserCol,
     WorkspaceDir,
@@ -42,15 +44,13 @@ LLM = Annotated[
         "ollama:MODEL, openai:MODEL[@URL]",
     ),
 ]
-Store = Annotated[Path | None, typer.Option("--store", help="Vector store directory.")]
-ChromaUrl = Annotated[
-    str | None, typer.Option("--chroma-url", help="Chroma server URL instead of a directory.")
-]
 
 
 def _assistant(
-    data, fmt, user_col, item_col, rating_col, time_col, label, llm, ws, store, url, quiet
-):
+    data: str, llm: str, ws: Path | None, store: Path | None, url: str | None, quiet: bool,
+    **options: Any,
+) -> Any:  # fmt: skip
+    """The assistant for ``--data``; ``options`` go to ``build_assistant`` (column overrides...)."""
     from rag_recs.assistant.build import build_assistant
 
     with err.status("preparing the assistant (first use trains and indexes once)"):
@@ -61,12 +61,7 @@ def _assistant(
             store_dir=store,
             chroma_url=url,
             progress=not quiet,
-            format=fmt,
-            user_col=user_col,
-            item_col=item_col,
-            rating_col=rating_col,
-            time_col=time_col,
-            label_col=label,
+            **options,
         )
 
 
@@ -120,9 +115,7 @@ def register(app: typer.Typer) -> None:
         json: Json = False,
     ) -> None:
         """Build everything on the generated data (offline defaults) and answer a question."""
-        assistant = _assistant(
-            "synthetic", None, None, None, None, None, None, llm, workspace_dir, None, None, json
-        )
+        assistant = _assistant("synthetic", llm, workspace_dir, None, None, json)
         answer = assistant.ask(question)
         if json:
             emit_json(answer.to_dict())
@@ -142,7 +135,7 @@ def register(app: typer.Typer) -> None:
         label: Label = None,
         llm: LLM = "local",
         workspace_dir: WorkspaceDir = None,
-        store: Store = None,
+        store: StoreDir = None,
         chroma_url: ChromaUrl = None,
         json: Json = False,
     ) -> None:
@@ -151,8 +144,9 @@ def register(app: typer.Typer) -> None:
             raise DataError("the question is empty")
         start = time.perf_counter()
         assistant = _assistant(
-            data, format, user_col, item_col, rating_col, time_col, label, llm,
-            workspace_dir, store, chroma_url, json,
+            data, llm, workspace_dir, store, chroma_url, json, format=format,
+            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
+            label_col=label,
         )  # fmt: skip
         answer = assistant.ask(question)
         answer.timings["process"] = time.perf_counter() - start
@@ -171,13 +165,13 @@ def register(app: typer.Typer) -> None:
         time_col: TimeCol = None,
         llm: LLM = "local",
         workspace_dir: WorkspaceDir = None,
-        store: Store = None,
+        store: StoreDir = None,
         chroma_url: ChromaUrl = None,
     ) -> None:
         """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
         assistant = _assistant(
-            data, format, user_col, item_col, rating_col, time_col, None, llm,
-            workspace_dir, store, chroma_url, False,
+            data, llm, workspace_dir, store, chroma_url, False, format=format,
+            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
         )  # fmt: skip
         out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
         while True:
@@ -243,9 +237,9 @@ def register(app: typer.Typer) -> None:
             raise DataError("is a directory", source=str(out_path), hint="give a file name")
         if suffix not in (".csv", ".parquet"):
             raise DataError("--out must end in .csv or .parquet", source=str(out_path))
-        assistant = _assistant(
-            data, format, user_col, item_col, rating_col, time_col, None, "none",
-            workspace_dir, None, None, json,
+        assistant = _assistant(  # the ranker alone answers: no vector store is needed
+            data, "none", workspace_dir, None, None, json, use_store=False, format=format,
+            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
         )  # fmt: skip
         if users == "all":
             wanted = list(assistant.dataset.user_index)

@@ -48,6 +48,20 @@ Json = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
 ]
 Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda")]
+StoreDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="The store's directory (default: in the workspace, per data and model)."
+    ),
+]
+ChromaUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--chroma-url",
+        envvar="RAG_RECS_CHROMA_URL",
+        help="Use a Chroma server (chroma run ...) instead of an embedded store.",
+    ),
+]
 
 
 def load(

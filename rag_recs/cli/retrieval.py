@@ -9,11 +9,13 @@ import typer
 from rich.table import Table
 
 from rag_recs.cli.common import (
+    ChromaUrl,
     Data,
     Format,
     ItemCol,
     Json,
     RatingCol,
+    StoreDir,
     TimeCol,
     UserCol,
     WorkspaceDir,
@@ -25,25 +27,11 @@ from rag_recs.cli.common import (
 )
 from rag_recs.errors import DataError
 
-StoreDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="The store's directory (default: in the workspace, per data and model)."
-    ),
-]
 EmbeddingsOpt = Annotated[
     str | None,
     typer.Option(
         "--embeddings",
         help="A sentence-transformers model name or directory (default: all-MiniLM-L6-v2).",
-    ),
-]
-ChromaUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--chroma-url",
-        envvar="RAG_RECS_CHROMA_URL",
-        help="Use a Chroma server (chroma run ...) instead of an embedded store.",
     ),
 ]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]

@@ -83,26 +83,25 @@ class AdamStep:
             p.grad = None
 
     def __call__(self) -> None:
-        params = self._state[0] if self._state else self.params
-        grads = [p.grad for p in params]
-        if not self.fast or self._state is None or any(g is None for g in grads):
-            self.optimizer.step()
+        if self._state is not None:
+            params, avgs, squares, steps = self._state
+            grads = [p.grad for p in params]
+            if all(g is not None for g in grads):
+                group = self.optimizer.param_groups[0]
+                beta1, beta2 = group["betas"]
+                torch._foreach_add_(steps, 1)
+                torch._fused_adam_(
+                    params, grads, avgs, squares, [], steps,
+                    amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                )  # fmt: skip
+                return
+        self.optimizer.step()
+        if self.fast:
             self._gather()
-            return
-        params, avgs, squares, steps = self._state
-        group = self.optimizer.param_groups[0]
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params, grads, avgs, squares, [], steps,
-            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-        )  # fmt: skip
 
     def _gather(self) -> None:
         """After a regular step: the parameters that have state, and their state tensors."""
-        if not self.fast:
-            return
         state = self.optimizer.state
         params = [p for p in self.params if p.grad is not None and p in state]
         self._state = (
@@ -225,28 +224,29 @@ def _one_epoch(
     """
     total = torch.zeros((), device=labels.device)
     starts = list(range(0, len(labels), batch_size))
+
+    def run(batches: list[int]) -> None:
+        _steps(model, step, inputs, labels, batches, batch_size, total)
+
     most = torch.get_num_threads()
     if threads or labels.device.type != "cpu" or most == 1:
-        with _threads(threads or most):
-            _steps(model, step, inputs, labels, starts, batch_size, total)
-        return total
-    if len(starts) < 8 * PROBE_STEPS:  # too short to be worth measuring
+        chosen = threads or most
+    elif len(starts) < 8 * PROBE_STEPS:  # too short to be worth measuring
+        chosen = 1
+    else:
+        done = 2  # the first steps pay one-off allocations: untimed
         with _threads(1):
-            _steps(model, step, inputs, labels, starts, batch_size, total)
-        return total
-    timings = {}
-    done = 2  # the first steps pay one-off allocations: untimed
-    with _threads(1):
-        _steps(model, step, inputs, labels, starts[:done], batch_size, total)
-    for n in (most, 1):
-        probe = starts[done : done + PROBE_STEPS]
-        with _threads(n):
-            begin = time.perf_counter()
-            _steps(model, step, inputs, labels, probe, batch_size, total)
-            timings[n] = time.perf_counter() - begin
-        done += PROBE_STEPS
-    with _threads(min(timings, key=timings.__getitem__)):
-        _steps(model, step, inputs, labels, starts[done:], batch_size, total)
+            run(starts[:done])
+        timings = {}
+        for n in (most, 1):
+            with _threads(n):
+                begin = time.perf_counter()
+                run(starts[done : done + PROBE_STEPS])
+                timings[n] = time.perf_counter() - begin
+            done += PROBE_STEPS
+        chosen, starts = min(timings, key=timings.__getitem__), starts[done:]
+    with _threads(chosen):
+        run(starts)
     return total
 
 

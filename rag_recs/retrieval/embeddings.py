@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,22 +83,20 @@ class LazyEmbeddings(Embeddings):
         return self._inner
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        inner = self.load()
-        start = time.perf_counter()
-        try:
-            return inner.embed_documents(texts)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.texts += len(texts)
+        return self._timed(len(texts), lambda inner: inner.embed_documents(texts))
 
     def embed_query(self, text: str) -> list[float]:
+        return self._timed(1, lambda inner: inner.embed_query(text))
+
+    def _timed(self, texts: int, call: Callable[[Embeddings], Any]) -> Any:
+        """Run ``call`` on the loaded model, counting its time and texts."""
         inner = self.load()
         start = time.perf_counter()
         try:
-            return inner.embed_query(text)
+            return call(inner)
         finally:
             self.seconds += time.perf_counter() - start
-            self.texts += 1
+            self.texts += texts
 
 
 @functools.cache

@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag_recs.data.schema import Dataset
-from rag_recs.errors import DataError, RagRecsError
+from rag_recs.errors import DataError, RagRecsError, StoreMissing
 from rag_recs.retrieval import client as clients
 from rag_recs.retrieval.documents import ITEM_KIND, USER_KIND, DocumentConfig, build_documents
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
@@ -100,14 +100,14 @@ class HistoryStore:
         elif clients.exists(path):  # type: ignore[arg-type]
             client = clients.persistent_client(path, create=False)  # type: ignore[arg-type]
         elif not create:
-            raise RagRecsError(missing)
+            raise StoreMissing(missing)
         collection_ = None
         if client is not None:
             try:
                 collection_ = client.get_collection(collection, embedding_function=None)
             except NotFoundError:
                 if not create:
-                    raise RagRecsError(missing) from None
+                    raise StoreMissing(missing) from None
         recorded = (collection_.metadata or {}).get("embedding_model") if collection_ else None
         self.embeddings = _lazy(embeddings, recorded)
         model = self.embeddings.model
@@ -126,7 +126,7 @@ class HistoryStore:
                 embedding_function=None,
             )
         elif not create and collection_.count() == 0:
-            raise RagRecsError(f"the store at {self.location} is empty: run {index_hint}")
+            raise StoreMissing(f"the store at {self.location} is empty: run {index_hint}")
         self.client, self.collection = client, collection_
         self.vectorstore = Chroma(
             client=self.client,
