@@ -1,7 +1,14 @@
-"""Leave-one-out top-K on MovieLens-100K (DESIGN.md protocol 2), full data and a 10% sample.
+"""Leave-one-out top-K on MovieLens-100K (the top-K protocol in docs/protocols.md).
 
-Prints one table: popularity, ItemKNN, UserKNN and DeepFM (with the recent-history field),
-Recall@10 / NDCG@10 / coverage, plus single-user scoring latency and training peak memory.
+One run prints:
+1. the full-data table: popularity, ItemKNN, UserKNN, our DeepFM with today's defaults, the same
+   benchmark run by the package as it was at ``--baseline`` (the previous defaults and code,
+   extracted from git), and the strong peers SASRec and LightGCN (RecBole, each in its own
+   environment: ``bash benchmarks/peers/setup_peers.sh``) on the same split, full ranking;
+2. the speed-ups of the default fit and of scoring every user against every item over the
+   baseline (each DeepFM in a fresh process, run one after the other);
+3. Recall@10 against training seconds for the default fit (validation users, epoch by epoch);
+4. a 10% sample of the ratings (sparse data).
 
     RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/topk_ml100k.py
 """
@@ -9,105 +16,124 @@ Recall@10 / NDCG@10 / coverage, plus single-user scoring latency and training pe
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
+import json
+import os
 import sys
-import time
+from pathlib import Path
 
-import numpy as np
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _baseline import ROOT, package_at, run_json  # noqa: E402
+from _common import ml100k_path, print_table  # noqa: E402
 
+BASELINE = "dfe7cab"  # the last commit before the grouped-negative fit
+
+# the same snippet runs against both trees: fit the default ranker, score every user
+CHILD = """
+import json, os
+from pathlib import Path
 from rag_recs.config import RankerConfig
 from rag_recs.data import load_movielens
-from rag_recs.evaluation import ItemKNN, Popularity, RankerScorer, UserKNN, evaluate_loo
+from rag_recs.evaluation import RankerScorer, evaluate_loo
+data = load_movielens(os.environ["RAG_RECS_ML100K"])
+scorer = RankerScorer(RankerConfig(progress=False))
+r = evaluate_loo(data, [scorer])[0]
+log = scorer.ranker.log
+peak = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
+print(json.dumps({
+    "recall@10": r["recall@10"], "ndcg@10": r["ndcg@10"], "coverage": r["coverage"],
+    "fit_seconds": r["fit_seconds"], "score_seconds": r["score_seconds"],
+    "epochs": len(log.losses), "best_epoch": log.best_epoch + 1,
+    "peak_rss_mb": int(peak[0].split()[1]) / 1024 if peak else None,
+    "curve": list(zip(getattr(log, "elapsed", []), log.valid)),
+}))
+"""
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _common import ml100k_path, peak_rss_mb, print_table  # noqa: E402
+
+def deepfm_runs(baseline: str | None) -> dict[str, dict]:
+    """The default fit in a fresh process: today's tree, then the baseline commit's."""
+    runs = {"DeepFM (defaults)": run_json(CHILD, ROOT)}
+    if baseline:
+        with package_at(baseline) as old:
+            runs[f"DeepFM (code at {baseline})"] = run_json(CHILD, old)
+    return runs
 
 
-def latency_ms(scorer: RankerScorer, n_users: int = 200) -> float:
-    """Median wall time to score all catalog items for one user, in milliseconds."""
-    ranker = scorer.ranker
-    times = []
-    for user in list(ranker.users[:n_users]):
-        start = time.perf_counter()
-        ranker.top_k(user, 10)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def peer_runs(models: list[str]) -> dict[str, dict]:
+    """SASRec / LightGCN from their own environment, scored by our metrics; skipped if absent."""
+    from peers.topk_peers import run_peers
+
+    try:
+        return run_peers(ml100k_path(), models)
+    except FileNotFoundError as exc:
+        print(f"skipping the peers: {exc}", file=sys.stderr)
+        return {}
 
 
-def train_memory() -> None:
-    """Child mode: train once on the full data and print the peak RSS (MiB)."""
-    from rag_recs.data.split import leave_one_out
-    from rag_recs.ranker import DeepFMRanker
-
-    data = load_movielens(ml100k_path())
-    train, _ = leave_one_out(data.interactions)
-    before = peak_rss_mb()
-    DeepFMRanker(RankerConfig(progress=False)).fit(data.subset(train))
-    print(f"{before:.0f} {peak_rss_mb():.0f}")
+def row(name: str, r: dict) -> list[str]:
+    score = r.get("score_seconds")
+    return [
+        name,
+        f"{r['recall@10']:.4f}",
+        f"{r['ndcg@10']:.4f}",
+        f"{r['coverage']:.3f}",
+        f"{r['fit_seconds']:.1f}",
+        "-" if score is None else f"{score:.2f}",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--sample", type=float, default=0.1, help="share of ratings kept for the sparse run"
-    )
+    parser.add_argument("--baseline", default=BASELINE, help="git ref to compare with ('' = none)")
+    parser.add_argument("--peers", nargs="*", default=["SASRec", "LightGCN"])
+    parser.add_argument("--sample", type=float, default=0.1, help="share kept for the sparse run")
     args = parser.parse_args()
-    if args.memory_child:
-        return train_memory()
+    os.environ["RAG_RECS_ML100K"] = str(ml100k_path())
+
+    from rag_recs.config import RankerConfig
+    from rag_recs.data import load_movielens
+    from rag_recs.evaluation import ItemKNN, Popularity, RankerScorer, UserKNN, evaluate_loo
 
     data = load_movielens(ml100k_path())
-    rng_state = 2024
-    sparse = data.subset(data.interactions.sample(frac=args.sample, random_state=rng_state))
-    rows = []
-    deepfm = None
-    for name, dataset in (("full", data), (f"{args.sample:.0%} sample", sparse)):
-        scorers = [Popularity(), ItemKNN(), UserKNN(50), RankerScorer(RankerConfig(progress=False))]
-        for r in evaluate_loo(dataset, scorers):
-            rows.append(
-                [
-                    name,
-                    r["model"],
-                    f"{r['recall@10']:.4f}",
-                    f"{r['ndcg@10']:.4f}",
-                    f"{r['coverage']:.3f}",
-                    str(r["n_users"]),
-                    f"{r['fit_seconds']:.1f}",
-                ]
-            )
-        if deepfm is None:
-            deepfm = scorers[-1]
+    simple = evaluate_loo(data, [Popularity(), ItemKNN(), UserKNN(50)])
+    deepfm = deepfm_runs(args.baseline or None)
+    peers = peer_runs(args.peers) if args.peers else {}
+    header = ["model", "Recall@10", "NDCG@10", "coverage", "fit s", "score all s"]
+    rows = [row(r["model"], r) for r in simple]
+    rows += [row(name, r) for name, r in {**deepfm, **peers}.items()]
+    print_table("Leave-one-out top-10, MovieLens-100K, 943 users, full ranking", header, rows)
+
+    new = deepfm["DeepFM (defaults)"]
+    if len(deepfm) > 1:
+        old = next(r for name, r in deepfm.items() if name != "DeepFM (defaults)")
+        print_table(
+            f"DeepFM defaults against the code at {args.baseline} (same run)",
+            ["measure", "baseline", "now", "speed-up"],
+            [
+                ["default fit, wall s", f"{old['fit_seconds']:.1f}", f"{new['fit_seconds']:.1f}",
+                 f"{old['fit_seconds'] / new['fit_seconds']:.1f}x"],
+                ["score 943 users x 1,682 items, s", f"{old['score_seconds']:.2f}",
+                 f"{new['score_seconds']:.2f}",
+                 f"{old['score_seconds'] / new['score_seconds']:.1f}x"],
+                ["epochs run (best)", f"{old['epochs']} ({old['best_epoch']})",
+                 f"{new['epochs']} ({new['best_epoch']})", ""],
+                ["peak RSS of the process, MiB", f"{old['peak_rss_mb']:.0f}",
+                 f"{new['peak_rss_mb']:.0f}", ""],
+            ],  # fmt: skip
+        )
     print_table(
-        "Leave-one-out top-10, MovieLens-100K (all unseen items are candidates)",
-        ["data", "model", "Recall@10", "NDCG@10", "coverage", "users", "fit s"],
-        rows,
+        "Default fit: validation Recall@10 (held-out last items) against training seconds",
+        ["epoch", "seconds", "Recall@10"],
+        [[str(e + 1), f"{s:.1f}", f"{v:.4f}"] for e, (s, v) in enumerate(new["curve"])],
     )
-    child = subprocess.run(
-        [sys.executable, __file__, "--memory-child"], capture_output=True, text=True, check=True
-    )
-    before, peak = map(float, child.stdout.split())
-    assert deepfm is not None
-    lat = latency_ms(deepfm)
+    sparse = data.subset(data.interactions.sample(frac=args.sample, random_state=2024))
+    scorers = [Popularity(), ItemKNN(), UserKNN(50), RankerScorer(RankerConfig(progress=False))]
     print_table(
-        "DeepFM serving and training cost",
-        ["measure", "value"],
-        [
-            [
-                f"score {len(deepfm.ranker.items):,} items + top-10, one user (median of 200)",
-                f"{lat:.2f} ms",
-            ],
-            [
-                "training peak RSS, fresh process (before training)",
-                f"{peak:.0f} MiB ({before:.0f} MiB)",
-            ],
-            [
-                "epochs run (best)",
-                f"{len(deepfm.ranker.log.losses)} ({deepfm.ranker.log.best_epoch + 1})",
-            ],
-        ],
+        f"Leave-one-out top-10 on a {args.sample:.0%} sample of the ratings",
+        header,
+        [row(r["model"], r) for r in evaluate_loo(sparse, scorers)],
     )
-    np.random.seed(0)
+    print(json.dumps({"deepfm": deepfm, "peers": peers}, default=str), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ class RankerConfig(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    batch_size: int = Field(512, ge=1)
+    batch_size: int = Field(512, ge=1, description="labelled rows per gradient step")
+    implicit_batch: int = Field(
+        256, ge=1, description="implicit: positives per step, each with its sampled negatives"
+    )
     epochs: int = Field(40, ge=1, description="maximum epochs")
     patience: int = Field(
         4, ge=0, description="epochs without improvement before stopping; 0 = off"
     )
-    refit: bool = Field(True, description="after early stopping, retrain on all rows")
     min_steps: int = Field(3000, ge=0, description="gradient steps before early stopping may stop")
     valid_ratio: float = Field(
         0.1, ge=0.0, lt=1.0, description="explicit labels: per-user latest share"
@@ -35,6 +37,11 @@ class RankerConfig(BaseModel):
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
     negatives: int = Field(16, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
+    loss: Literal["bce", "softmax"] = Field(
+        "bce",
+        description="implicit: binary CE per item, or softmax of each positive against "
+        "its sampled negatives",
+    )
     history_len: int = Field(20, ge=0, description="recent items used as a feature; 0 = off")
     categorical: list[str] = Field(
         default_factory=list, description="force these columns categorical"

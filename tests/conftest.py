@@ -31,7 +31,7 @@ def _workspace_env(tmp_path_factory: pytest.TempPathFactory):
 
 def small_config(**overrides) -> RankerConfig:
     """A quick, quiet, CPU-only, seeded ranker configuration."""
-    base = {"epochs": 3, "progress": False, "device": "cpu", "seed": 11}
+    base = {"epochs": 3, "implicit_batch": 64, "progress": False, "device": "cpu", "seed": 11}
     return RankerConfig(**{**base, **overrides})
 
 
@@ -51,3 +51,9 @@ def small_data() -> Dataset:
 def small_ranker(small_data: Dataset) -> DeepFMRanker:
     """A DeepFM ranker trained for a few epochs on ``small_data`` (read-only for tests)."""
     return DeepFMRanker(small_config()).fit(small_data)
+
+
+def seen_sets(dataset: Dataset) -> dict:
+    """user -> items with any interaction, straight from the table (an independent reference)."""
+    inter = dataset.interactions
+    return {u: set(g) for u, g in inter.groupby("user_id", sort=False)["item_id"]}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import seen_sets
 from langchain_core.language_models.fake_chat_models import (
     FakeListChatModel,
     GenericFakeChatModel,
@@ -64,7 +65,7 @@ def assert_valid(answer: Answer, dataset: Dataset, k: int) -> None:
     ids = [item.item_id for item in answer.items]
     assert len(ids) == k, answer
     assert len(set(ids)) == k, ids
-    catalog, seen = set(dataset.catalog), dataset.seen.get(answer.user, set())
+    catalog, seen = set(dataset.catalog), seen_sets(dataset).get(answer.user, set())
     for item in answer.items:
         assert item.item_id in catalog, item.item_id
         assert item.item_id not in seen, item.item_id
@@ -110,7 +111,7 @@ def unseen_top(plain: Assistant) -> list:
 
 @pytest.fixture(scope="module")
 def seen_items(small_data: Dataset) -> list:
-    return sorted(small_data.seen[USER_ID])[:3]
+    return sorted(seen_sets(small_data)[USER_ID])[:3]
 
 
 def _cinema() -> Dataset:
@@ -252,7 +253,7 @@ def test_k_zero_gets_a_clear_message(plain):
 
 def test_a_huge_k_is_capped_with_a_note(plain, small_data):
     answer = plain.ask(f"suggest 10000 items for user {USER_ID}")
-    eligible = len(small_data.catalog) - len(small_data.seen[USER_ID])
+    eligible = len(small_data.catalog) - len(seen_sets(small_data)[USER_ID])
     assert_valid(answer, small_data, min(eligible, MAX_K))
     assert any(f"only {eligible} items" in n for n in answer.notes), answer.notes
 
@@ -273,6 +274,47 @@ def test_a_question_without_a_user(make):
     assert follow.user == USER_ID and len(follow.items) == 3
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what would Alice like? 2 items",
+        "2 articles for the reader who likes science",
+        "recommend 3 items for customer Bob",
+        "suggest 2 articles for her",
+        "top 2 for the client",
+        "2 Artikel für den Leser bitte",
+    ],
+)
+def test_another_person_named_unreadably_is_never_answered_for_the_last_user(make, question):
+    """After an answer for user 78, a question about someone else gets no items, ever."""
+    assistant = make()
+    assert assistant.ask(f"2 items for user {USER_ID}").user == USER_ID
+    answer = assistant.ask(question)
+    assert answer.items == [] and answer.user is None
+    assert "which user" in answer.message
+
+
+@pytest.mark.parametrize(
+    "question", ["hello there", "2 articles please", "2 items for the member", "what's new?"]
+)
+def test_a_question_with_no_readable_user_never_gets_items(make, question):
+    answer = make().ask(question)
+    assert answer.items == [] and answer.user is None and "which user" in answer.message
+
+
+def test_follow_ups_and_a_chosen_user_keep_the_conversation_user(make):
+    assistant = make()
+    assistant.ask(f"2 items for user {USER_ID}")
+    assert assistant.ask("3 more").user == USER_ID
+    assert assistant.ask("what about other articles?").user == USER_ID
+    assert assistant.ask("2 articles please").items == []  # not a follow-up, nobody named
+    other = next(u for u in assistant.dataset.user_index if u != USER_ID)
+    assistant.use_user(other)  # chat's /user: every later question is about them
+    answer = assistant.ask("2 articles please")
+    assert answer.user == other and len(answer.items) == 2
+    assert assistant.ask(f"1 item for customer {USER_ID}").user == USER_ID
+
+
 def test_user_ids_given_as_text(plain):
     assert plain.recommend(str(USER_ID), 1).user == USER_ID
     assert plain.ask(f"one article for user-id {USER_ID}").user == USER_ID
@@ -281,7 +323,7 @@ def test_user_ids_given_as_text(plain):
 # ---- constraints and exhausted catalogs ---------------------------------------------------------
 def test_genre_constraints_hold(cinema):
     data, ranker = cinema
-    assert data.seen[4] == {1, 6, 7, 9, 12}
+    assert seen_sets(data)[4] == {1, 6, 7, 9, 12}
     assistant = Assistant(data, ranker, llm=scripted(picks(1, 5, 10, 11)))
     answer = assistant.ask("2 dramas for user 4")
     assert_valid(answer, data, 2)
@@ -435,7 +477,7 @@ def test_as_runnable_and_as_tool(plain, small_data):
     out = tool.invoke({"user": "5", "k": 2})
     assert out["user"] == 5
     ids = [i["item_id"] for i in out["items"]]
-    assert len(set(ids)) == 2 and not set(ids) & small_data.seen[5]
+    assert len(set(ids)) == 2 and not set(ids) & seen_sets(small_data)[5]
     json.dumps(out)
 
 
@@ -457,11 +499,11 @@ def test_real_local_llm_and_store(ranker_config, tmp_path_factory, cinema):
     assert answer.user == USER_ID
     assert_valid(answer, data, 2)
     assert answer.proposed >= 1  # the model proposed something, which was then checked
-    mine = data.seen[USER_ID]
+    mine = seen_sets(data)[USER_ID]
     assert answer.similar_users
     for n in answer.similar_users:  # found by vector search, figures computed exactly
-        assert n.jaccard == jaccard(mine, data.seen[n.user_id])
-        assert n.shared == len(mine & data.seen[n.user_id])
+        assert n.jaccard == jaccard(mine, seen_sets(data)[n.user_id])
+        assert n.shared == len(mine & seen_sets(data)[n.user_id])
     why = assistant.ask("why did you suggest the second one?")
     assert why.message.startswith(f"Item 2, '{answer.items[1].title}'")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pexpect
 import pytest
+from conftest import seen_sets
 
 from rag_recs.data.synthetic import generate
 
@@ -48,7 +49,7 @@ def tiny(tmp_path_factory) -> dict:
     data = generate(n_users=60, n_items=40, mean_activity=10)
     path = root / "tiny.csv"
     data.interactions.to_csv(path, index=False)
-    seen = {int(u): {int(i) for i in items} for u, items in data.seen.items()}
+    seen = {int(u): {int(i) for i in items} for u, items in seen_sets(data).items()}
     return {"csv": path, "ws": root / "ws", "root": root, "seen": seen, "items": 40}
 
 

@@ -70,9 +70,24 @@ def files(tmp_path_factory) -> dict[str, Path]:
     pd.DataFrame({"ad": ad, "site": site, "price": price, "clicked": clicked}).to_csv(
         ctr, index=False
     )
+    # a context-aware CTR table: the same user and item recur in other contexts (weather)
+    users, items = rng.integers(0, 8, n), rng.integers(0, 5, n)
+    weather = rng.choice(["sun", "rain", "snow"], n)
+    logit = np.select([weather == "sun", weather == "rain"], [2.0, -2.0], 0.0)
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    context = pd.DataFrame({"user": users, "item": items, "weather": weather, "label": label})
+    context.to_csv(root / "context.csv", index=False)
+    context.rename(columns={"user": "u", "item": "i"}).to_csv(root / "renamed.csv", index=False)
     bad_ratings = root / "bad_ratings.csv"
     bad_ratings.write_text("user_id,item_id,rating\n1,1,4\n1,2,3\n2,1,great\n")
-    return {"small": small, "ctr": ctr, "bad_ratings": bad_ratings, "root": root}
+    return {
+        "small": small,
+        "ctr": ctr,
+        "context": root / "context.csv",
+        "renamed": root / "renamed.csv",
+        "bad_ratings": bad_ratings,
+        "root": root,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +141,39 @@ def test_evaluate_ctr_on_a_generic_table(files, ws):
     result = one_json(proc)
     assert 0.0 <= result["auc"] <= 1.0 and result["logloss"] > 0
     assert 50 < result["n_test"] < 130  # a seeded random 20% of 400 rows
+
+
+def test_a_label_table_keeps_every_row_whatever_its_columns_are_called(files, ws):
+    """Columns named user and item do not turn events into interactions: nothing collapses."""
+    runs = {
+        name: one_json(
+            cli(
+                ws,
+                "evaluate",
+                "--data",
+                str(files[name]),
+                "--protocol",
+                "ctr",
+                "--label",
+                "label",
+                "--json",
+            )
+        )  # fmt: skip
+        for name in ("context", "renamed")
+    }
+    for result in runs.values():
+        assert (result["rows_read"], result["rows_used"], result["rows_dropped"]) == (400, 400, 0)
+    assert runs["context"]["n_test"] == runs["renamed"]["n_test"]
+    assert runs["context"]["auc"] == pytest.approx(runs["renamed"]["auc"], abs=1e-6)
+    assert runs["context"]["auc"] > 0.75  # the weather carries the signal
+
+
+def test_repeated_interactions_are_counted_as_dropped(files, ws, tmp_path):
+    path = tmp_path / "repeats.csv"
+    path.write_text("user_id,item_id,timestamp\n1,1,5\n1,2,6\n1,1,7\n2,1,8\n2,2,9\n2,3,9\n")
+    result = one_json(cli(ws, "train", "--data", str(path), "--json"))
+    assert (result["rows_read"], result["rows_used"], result["rows_dropped"]) == (6, 5, 1)
+    assert list(result["rows_dropped_by_reason"].values()) == [1]
 
 
 def test_second_train_reuses_the_cached_model(files, ws):

@@ -91,6 +91,53 @@ def test_users_and_counts(question: str, user: str, k: int) -> None:
     assert (intent.kind, intent.user, intent.k) == ("recommend", user, k)
 
 
+@pytest.mark.parametrize(
+    ("question", "user", "k"),
+    [
+        ("suggest 3 films for customer 42", "42", 3),
+        ("uid:5 n=3", "5", 3),
+        ("#78 2 movies", "78", 2),
+        ("2 items for client #15", "15", 2),
+        ("3 items for member no. 9", "9", 3),
+        ("something for reader 31", "31", None),
+        ("top 4 for viewer 8", "8", 4),
+        ("recommend something for user seventy-eight", "78", None),
+        ("recommend to viewer twelve", "12", None),
+        ("suggest films for usr 5", "5", None),
+        ("Recommande 3 films pour l'utilisateur 12", "12", 3),
+        ("Empfiehl 2 Filme für Benutzer 7", "7", 2),
+        ("Recomienda 3 películas al usuario 9", "9", 3),
+    ],
+)
+def test_other_nouns_terse_forms_languages(question: str, user: str, k: int | None) -> None:
+    intent = parse_question(question, ML100K_GENRES)
+    assert (intent.kind, intent.user, intent.k) == ("recommend", user, k)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["2 films for the reader who likes comedy", "top 5 for the customer", "what would Alice like"],
+)
+def test_a_person_named_unreadably_is_flagged_not_guessed(question: str) -> None:
+    intent = parse_question(question, ML100K_GENRES)
+    assert intent.user is None and not intent.follow_up
+    assert intent.names_person or intent.kind == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [("3 more", True), ("what about comedies?", True), ("give me 2", True), ("2 films", False)],
+)
+def test_follow_ups_are_told_apart(question: str, follow_up: bool) -> None:
+    intent = parse_question(question, ML100K_GENRES)
+    assert intent.user is None and intent.follow_up is follow_up and not intent.names_person
+
+
+def test_similar_users_is_not_a_user_id() -> None:
+    intent = parse_question("find similar users first and suggest 2 films", ML100K_GENRES)
+    assert intent.user is None and intent.similar_users_first
+
+
 def test_a_count_without_a_user_is_still_a_request() -> None:
     """The assistant answers it for the current user of the conversation."""
     intent = parse_question("give me 3 items", ML100K_GENRES)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import seen_sets
 
 from rag_recs.data.loaders import ML100K_GENRES, load_dataset, load_movielens
 from rag_recs.data.schema import GENRES, ITEM, LABEL, RATING, TIME, TITLE, USER
@@ -46,7 +47,7 @@ def test_csv_int_ids_keep_their_type(tmp_path):
     assert inter[RATING].tolist() == [4.0, 3.0, 5.0]
     assert inter[TIME].tolist() == [100, 200, 150]
     assert list(data.catalog) == [10, 11]
-    assert data.seen == {1: {10, 11}, 2: {10}}
+    assert seen_sets(data) == {1: {10, 11}, 2: {10}}
     assert data.has_users and data.has_time
 
 

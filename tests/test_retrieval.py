@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import seen_sets
 from langchain_core.retrievers import BaseRetriever
 
 from rag_recs.data.schema import Dataset
@@ -62,7 +63,7 @@ def test_similar_users_overlap_more_than_the_median(data: Dataset, store: Histor
         assert len(similar) == 5 and user not in {u for u, _ in similar}
         scores = [s for _, s in similar]
         assert scores == sorted(scores, reverse=True)
-        everyone = overlap(data, user, [u for u in data.seen if u != user])
+        everyone = overlap(data, user, [u for u in seen_sets(data) if u != user])
         median = statistics.median(o.jaccard for o in everyone)
         top = overlap(data, user, [u for u, _ in similar])
         assert all(o.jaccard > median for o in top), (user, median, top)
@@ -99,7 +100,7 @@ def test_as_retriever_is_a_langchain_retriever(store: HistoryStore) -> None:
 def test_history_and_unknown_users(store: HistoryStore, data: Dataset) -> None:
     chunks = store.history("78")  # a string id from a command line finds user 78
     assert chunks[0].metadata["chunk"] == len(chunks) - 1  # newest chunk first
-    assert store.seen([78])[78] == data.seen[78]
+    assert store.seen([78])[78] == seen_sets(data)[78]
     with pytest.raises(DataError, match="unknown user"):
         store.similar_users(99_999)
 

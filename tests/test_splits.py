@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag_recs.data.encode import history_rows
 from rag_recs.data.schema import ITEM, RATING, TIME, USER
 from rag_recs.data.split import leave_one_out, random_split, split_by_ratio_chrono
+from rag_recs.ranker.features import history_rows
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from rag_recs.assistant.answer import Answer, AnswerItem
 from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.validate import Catalog, Rejection, validate
-from rag_recs.data.schema import GENRES, ITEM, RATING, USER, Dataset, to_python
+from rag_recs.data.index import InteractionIndex
+from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
 from rag_recs.errors import RagRecsError
 from rag_recs.ranker.ranker import DeepFMRanker
 from rag_recs.retrieval.overlap import jaccard
@@ -58,11 +59,10 @@ class Assistant:
         self.config = config or AssistantConfig()
         self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
         self.genres = self._genres()
-        self.liked = self._liked()
-        counts = dataset.interactions[ITEM].value_counts()
-        self.item_counts = {to_python(i): int(c) for i, c in counts.items()}
+        self.index = InteractionIndex.from_dataset(dataset, self.config.like_threshold)
         self.history: list[Answer] = []
-        self.current_user: Any = None
+        self.current_user: Any = None  # whom the conversation is about
+        self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
 
     # ---- set-up -----------------------------------------------------------------------------
     def _genres(self) -> dict[Any, list[str]]:
@@ -70,12 +70,6 @@ class Assistant:
         if items is None or GENRES not in items.columns:
             return {}
         return {to_python(i): list(g) for i, g in zip(items[ITEM], items[GENRES], strict=True)}
-
-    def _liked(self) -> dict[Any, set]:
-        inter = self.dataset.interactions
-        if RATING in inter.columns:
-            inter = inter[inter[RATING] >= self.config.like_threshold]
-        return {to_python(u): set(map(to_python, g)) for u, g in inter.groupby(USER)[ITEM]}
 
     @property
     def genre_names(self) -> list[str]:
@@ -102,16 +96,9 @@ class Assistant:
         intent = parse_question(question, self.genre_names)
         if intent.kind == "why":
             answer = self._why(question, intent)
-        elif intent.kind == "unknown" or (intent.user is None and self.current_user is None):
-            answer = Answer(
-                question,
-                message=(
-                    "I could not tell which user to recommend for. Try, for example: "
-                    "'Suggest 3 items to user 12 that they have not seen'."
-                ),
-            )
+        elif (user := self._addressee(intent)) is None:
+            answer = Answer(question, message=self._who_message(intent))
         else:
-            user = intent.user if intent.user is not None else self.current_user
             answer = self.recommend(
                 user,
                 intent.k if intent.k is not None else self.config.default_k,
@@ -143,7 +130,7 @@ class Assistant:
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
             return answer
-        seen = self.dataset.seen.get(user, set())
+        seen = self.index.seen(user)
         allowed = self._constraint(include, exclude)
         eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
         if not eligible:
@@ -245,43 +232,60 @@ class Assistant:
 
         return StructuredTool.from_function(recommend_items)
 
+    def use_user(self, user: Any) -> Any:
+        """Make ``user`` the conversation's user for every later question that names nobody."""
+        self.current_user, self.user_pinned = self.resolve_user(user), True
+        return self.current_user
+
     # ---- pieces -----------------------------------------------------------------------------
+    def _addressee(self, intent: Intent) -> Any:
+        """Whom a recommendation question is for, or None when that is not certain.
+
+        A named user wins; the conversation's user is kept only for real follow-ups ("3 more",
+        "what about comedies?") or when it was chosen explicitly, and never when the question
+        refers to a person the patterns could not read: an answer for the wrong person is worse
+        than none.
+        """
+        if intent.kind == "unknown":
+            return None
+        if intent.user is not None:
+            return intent.user
+        if intent.names_person or self.current_user is None:
+            return None
+        return self.current_user if intent.follow_up or self.user_pinned else None
+
+    @staticmethod
+    def _who_message(intent: Intent) -> str:
+        example = "Try, for example: 'Suggest 3 items to user 12 that they have not seen'."
+        if intent.names_person:
+            return f"I could not tell which user that is; name them by id. {example}"
+        return f"I could not tell which user to recommend for. {example}"
+
     def resolve_user(self, user: Any) -> Any:
         """The dataset's user id for ``user`` ("78" finds 78); unknown users are a clear error."""
-        index = self.dataset.user_index
-        candidates = [user]
-        if isinstance(user, str) and user.strip().lstrip("-").isdigit():
-            candidates.append(int(user))
-        candidates.append(str(user))
-        known_users = self.dataset.users
-        for c in candidates:
-            if c in index:
-                return to_python(c)
-            if known_users is not None and c in set(known_users[USER]):
-                return to_python(c)
-        sample = ", ".join(map(str, list(index[:3])))
-        raise RagRecsError(f"unknown user {user!r} (users look like {sample}, ...)")
+        return self.index.resolve_user(user)
 
     def similar_users(self, user: Any) -> list[Neighbor]:
         """The most similar users by exact Jaccard, among those vector search finds first."""
-        seen = self.dataset.seen
-        mine = seen.get(user, set())
+        index = self.index
+        mine = index.seen(user)
         if self.store is not None:
             found = self.store.similar_users(user, self.config.search_neighbors)
             others = [u for u, _ in found]
         else:  # without a store: exact overlap with everyone
-            others = [u for u in seen if u != user]
-        rows = [Neighbor(o, jaccard(mine, seen.get(o, set())), len(mine & seen.get(o, set())))
-                for o in others if o != user]  # fmt: skip
+            others = [index.user_id(r) for r in range(1, index.n_users + 1)]
+        theirs = {o: index.seen(o) for o in others if o != user}
+        rows = [Neighbor(o, jaccard(mine, s), len(mine & s)) for o, s in theirs.items()]
         rows.sort(key=lambda n: (-n.jaccard, str(n.user_id)))
         return [n for n in rows if n.shared][: self.config.n_neighbors]
 
     def evidence(self, user: Any, item: Any, neighbors: list[Neighbor], score: float) -> Evidence:
-        supporters = [n for n in neighbors if item in self.liked.get(n.user_id, set())]
+        supporters = [n for n in neighbors if item in self.index.liked(n.user_id)]
         genres = self.genres.get(item, [])
         primary = genres[:1]  # the item's main genre / topic: the strongest match to explain
-        counts = self.item_counts  # cite the user's best-known liked items first
-        liked = sorted(self.liked.get(user, set()), key=lambda i: (-counts.get(i, 0), str(i)))
+        index = self.index  # cite the user's best-known liked items first
+        count = index.popularity
+        liked = sorted(index.liked(user), key=lambda i: (-count[index.item_row(i)], str(i)))
         same = [i for i in liked if set(self.genres.get(i, [])) & set(primary)]
         shared = [g for g in genres if any(g in self.genres.get(i, []) for i in same[:2])]
         return Evidence(
@@ -327,7 +331,7 @@ class Assistant:
         allowed = set(eligible)
         counts: dict[Any, int] = {}
         for n in neighbors:
-            for item in self.liked.get(n.user_id, set()) & allowed:
+            for item in self.index.liked(n.user_id) & allowed:
                 counts[item] = counts.get(item, 0) + 1
         return {i: c / len(neighbors) for i, c in counts.items()}
 
@@ -369,7 +373,7 @@ class Assistant:
         """Documents the LLM reads (own likes, similar users) and the computed evidence text."""
         from langchain_core.documents import Document
 
-        liked = sorted(self.liked.get(user, set()), key=str)[:15]
+        liked = sorted(self.index.liked(user), key=str)[:15]
         titles = "; ".join(self.dataset.title(i) for i in liked) or "nothing yet"
         docs = [Document(page_content=f"User {user} liked: {titles}")]
         lines = []

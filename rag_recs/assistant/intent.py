@@ -21,18 +21,40 @@ ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth
             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}  # fmt: skip
 ITEM_NOUNS = (
     "articles|article|items|item|movies|movie|films|film|books|book|recommendations|"
-    "suggestions|things|titles|picks|songs|shows|posts|stories|reads|ones"
+    "suggestions|things|titles|picks|songs|shows|posts|stories|reads|ones|"
+    "filme|artikel|bücher|buecher|empfehlungen|livres|livre|séries|recommandations|"
+    "películas|peliculas|película|pelicula|artículos|articulos|libros|recomendaciones"
 )
 _NUM = (
     r"(\d{1,6}|a couple of|couple of|a few|few|one|two|three|four|five|six|seven|eight|nine|ten"
     r"|an?)"
 )
+# nouns for the person a question is about, in English, French, German and Spanish (and typos)
+PERSON_NOUNS = (
+    "user|usr|uesr|customer|client|clients|member|reader|viewer|listener|subscriber|person|"
+    "utilisateur|utilisatrice|lecteur|lectrice|membre|abonn[ée]e?|"
+    "benutzer|benutzerin|nutzer|nutzerin|kunde|kundin|mitglied|leser|leserin|"
+    "usuario|usuaria|cliente|lector|lectora|miembro|suscriptor"
+)
 USER_RE = re.compile(
-    r"\buser(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
+    r"\buser(?!s\b)(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
+)
+# any other person noun, "uid:5" or "u=5": the id must hold a digit (a word is never an id here)
+OTHER_USER_RE = re.compile(
+    rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#))"
+    r"\s*(?:#|n[o°º]\.?|nr\.?|number|num[eé]ro|nummer|:|=)?\s*([A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*)",
+    re.I,
+)
+PERSON_RE = re.compile(rf"\b(?:{PERSON_NOUNS}|uid|id)\b|#\s*\d|\bfor\s+[A-Z][a-z]+", re.I)
+SELF_RE = re.compile(r"\b(?:me|my|i|mine|myself|moi|mir|mich|m[ií])\b", re.I)
+FOLLOW_UP_RE = re.compile(
+    r"\b(?:more|another|others?|else|again|instead|also|too|same|them|they|their|"
+    r"what about|how about|rather|encore|autres?|noch|mehr|andere|m[aá]s|otros?|otras?)\b",
+    re.I,
 )
 NUM_RE = re.compile(rf"\b{_NUM}\b", re.I)
 NOUN_RE = re.compile(r"\s+(?:(?:new|more|other|unseen|good|different|great)\s+)*(\w[\w'-]*)", re.I)
-TOP_RE = re.compile(r"\btop[\s-]*(\d{1,6})\b", re.I)
+TOP_RE = re.compile(r"\b(?:top[\s-]*|[nk]\s*=\s*)(\d{1,6})\b", re.I)
 WHY_RE = re.compile(
     r"\bwhy\b.*?(?:#\s*(\d+)|\b(?:number|no\.?|item)\s*(\d+)|\b(" + "|".join(ORDINALS) + r")\b)",
     re.I,
@@ -52,6 +74,10 @@ class Intent:
     like: list[str] = field(default_factory=list)  # free text: "something like X"
     position: int | None = None  # for "why": 1-based position in the last answer, -1 = last
     similar_users_first: bool = False
+    # no readable user, but the question refers to a person: answer for nobody rather than guess
+    names_person: bool = False
+    # no person named, but it continues the conversation ("3 more", "what about comedies?")
+    follow_up: bool = False
 
     @property
     def k_or_default(self) -> int:
@@ -61,6 +87,35 @@ class Intent:
 def _number(text: str) -> int:
     text = text.lower()
     return int(text) if text.isdigit() else NUMBER_WORDS[text]
+
+
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+_UNITS += "fifteen sixteen seventeen eighteen nineteen"
+UNIT_WORDS = {w: n for n, w in enumerate(_UNITS.split())}
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
+TENS_WORDS = {w: 10 * (n + 2) for n, w in enumerate(_TENS.split())}
+SPELLED_RE = re.compile(
+    rf"((?:{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred|and)(?:[\s-]+"
+    rf"(?:{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred|and))*)\b",
+    re.I,
+)
+
+
+def _spelled_number(text: str) -> int | None:
+    """'seventy-eight ...' -> 78 (English, below 1000); None when ``text`` starts otherwise."""
+    match = SPELLED_RE.match(text)
+    if not match:
+        return None
+    total = current = 0
+    for word in re.split(r"[\s-]+", match.group(1).lower()):
+        if word in UNIT_WORDS:
+            current += UNIT_WORDS[word]
+        elif word in TENS_WORDS:
+            current += TENS_WORDS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+    total += current
+    return total
 
 
 def genre_forms(genre: str) -> set[str]:
@@ -86,8 +141,22 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
         return Intent(kind="why", position=position, user=user.group(1) if user else None)
     intent = Intent()
     user = USER_RE.search(text)
+    if user is None or not any(c.isdigit() for c in user.group(1)):
+        other = OTHER_USER_RE.search(text)
+        user = other or user
     if user:
         intent.user = user.group(1).rstrip(".,;:!?")
+        spelled = _spelled_number(text[user.start(1) :])
+        if spelled is not None:
+            intent.user = str(spelled)
+    elif person := re.search(rf"\b(?:{PERSON_NOUNS})\s+", text, re.I):
+        spelled = _spelled_number(text[person.end() :])
+        intent.user = None if spelled is None else str(spelled)
+        intent.names_person = spelled is None
+    elif PERSON_RE.search(text):
+        intent.names_person = True
+    else:
+        intent.follow_up = bool(FOLLOW_UP_RE.search(text) or SELF_RE.search(text))
     genre_words = {form: g for g in genres for form in genre_forms(g)}
     top = TOP_RE.search(text)
     if top:
@@ -111,6 +180,10 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     if like:
         intent.like.append(like.group(1))
     intent.similar_users_first = bool(re.search(r"similar\s+users?", lower))
-    if intent.user is None and intent.k is None and not intent.include and not intent.like:
+    if (
+        intent.user is None
+        and intent.k is None
+        and not (intent.include or intent.like or intent.follow_up or intent.names_person)
+    ):
         intent.kind = "unknown"
     return intent

@@ -192,10 +192,8 @@ def register(app: typer.Typer) -> None:
             if line.startswith("/user"):
                 parts = line.split(maxsplit=1)
                 try:
-                    assistant.current_user = assistant.resolve_user(
-                        parts[1] if len(parts) > 1 else ""
-                    )
-                    out.print(f"now recommending for user {assistant.current_user}")
+                    chosen = assistant.use_user(parts[1] if len(parts) > 1 else "")
+                    out.print(f"now recommending for user {chosen}")
                 except Exception as exc:  # noqa: BLE001 - keep the conversation going
                     out.print(f"error: {exc}", markup=False)
                 continue

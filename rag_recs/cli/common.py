@@ -1,4 +1,4 @@
-"""Options and output helpers shared by every CLI command (DESIGN.md's CLI contract)."""
+"""Options and output helpers shared by every CLI command (the CLI conventions in docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,19 @@ def load(
         )
     err.print(f"[dim]{dataset!r}[/dim]")
     return dataset
+
+
+def row_counts(dataset: Dataset) -> dict[str, Any]:
+    """``rows_read``, ``rows_used``, ``rows_dropped`` (after loading, before any split), and
+    the dropped rows by reason."""
+    rows = dataset.rows
+    dropped = rows["dropped"]
+    return {
+        "rows_read": rows["read"],
+        "rows_used": rows["used"],
+        "rows_dropped": sum(dropped.values()),
+        "rows_dropped_by_reason": dropped,
+    }
 
 
 def workspace(path: Path | None) -> Workspace:

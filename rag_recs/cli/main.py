@@ -32,6 +32,7 @@ from rag_recs.cli.common import (
     err,
     load,
     out,
+    row_counts,
     workspace,
 )
 from rag_recs.config import RankerConfig
@@ -118,6 +119,7 @@ def train(
         "epochs": len(ranker.log.losses),
         "best_epoch": ranker.log.best_epoch + 1,
         "seconds": round(time.perf_counter() - start, 3),
+        **row_counts(dataset),
     }
     if json:
         emit_json(result)
@@ -158,7 +160,7 @@ def evaluate(
     device: Device = "auto",
     json: Json = False,
 ) -> None:
-    """Evaluate on a held-out split: --protocol ctr or loo (see DESIGN.md's protocols)."""
+    """Evaluate on a held-out split: --protocol ctr or loo (see docs/protocols.md)."""
     from rag_recs.evaluation import ItemKNN, Popularity, UserKNN
     from rag_recs.evaluation.metrics import auc, logloss
     from rag_recs.evaluation.protocols import ctr_split, evaluate_loo
@@ -181,6 +183,7 @@ def evaluate(
         result = evaluate_assistant(
             dataset, mode, users=users or 200, llm=llm, workspace=ws, progress=not json
         )
+        result.update(row_counts(dataset))
         if json:
             emit_json(result)
             return
@@ -222,6 +225,7 @@ def evaluate(
         result = {"protocol": "loo", **{k: v for k, v in results[0].items() if k != "model"}}
         result["train_samples_per_s"] = scorers[0].ranker.log.samples_per_s
         rows = [(r["model"], r) for r in results]
+    result.update(row_counts(dataset))
     if json:
         emit_json(result)
         return

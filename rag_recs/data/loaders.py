@@ -47,7 +47,8 @@ def load_dataset(
 
     ``format`` forces one of ``FORMATS``; otherwise it is detected from the path. The notebook's
     one-hot-list CSV (``item_id`` holding ``[0, 2, 0, 4]``) is detected and expanded. With
-    ``label_col`` and no user/item columns the table is a generic CTR table.
+    ``label_col`` (or a ``label`` column and no user/item columns) the table is a generic CTR
+    table of events: every row kept, every column a feature, whatever the columns are called.
     """
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format '{format}'", hint=f"use one of {', '.join(FORMATS)}")
@@ -156,11 +157,9 @@ def from_frame(
         TIME: _pick(frame, TIME, time_col, name),
         LABEL: _pick(frame, LABEL, label_col, name),
     }
-    if cols[USER] is None or cols[ITEM] is None:
-        if cols[LABEL] is not None:  # generic CTR table: every column is a feature
-            frame = frame.rename(columns={cols[LABEL]: LABEL})
-            frame[LABEL] = _labels(frame[LABEL], name, cols[LABEL])
-            return Dataset(frame.reset_index(drop=True), name=name, meta={"generic": True})
+    if label_col is not None or cols[USER] is None or cols[ITEM] is None:
+        if cols[LABEL] is not None:
+            return _events(frame, name, cols[LABEL])
         missing = "user" if cols[USER] is None else "item"
         raise DataError(
             f"no {missing} id column",
@@ -187,8 +186,22 @@ def from_frame(
         frame[TIME] = _timestamps(frame[TIME], name, cols[TIME])
     if LABEL in frame:
         frame[LABEL] = _labels(frame[LABEL], name, cols[LABEL] or LABEL)
-    frame = _drop_duplicates(frame, name)
-    return Dataset(frame.reset_index(drop=True), items=items, name=name)
+    read = len(frame) if items is None else frame.attrs.get("rows_read", len(frame))
+    frame, dropped = _drop_duplicates(frame, name)
+    rows = {"read": read, "used": len(frame), "dropped": dropped}
+    return Dataset(frame.reset_index(drop=True), items=items, name=name, meta={"rows": rows})
+
+
+def _events(frame: pd.DataFrame, source: str, label: str) -> Dataset:
+    """A CTR table read with a label: a table of events, whatever its columns are called.
+
+    Every row is kept (the same user and item in another context is another event) and every
+    other column is a feature; nothing is renamed but the label.
+    """
+    frame = frame.rename(columns={label: LABEL})
+    frame[LABEL] = _labels(frame[LABEL], source, label)
+    rows = {"read": len(frame), "used": len(frame), "dropped": {}}
+    return Dataset(frame.reset_index(drop=True), name=source, meta={"generic": True, "rows": rows})
 
 
 def _row(mask: pd.Series) -> int:
@@ -246,16 +259,22 @@ def _timestamps(values: pd.Series, source: str, column: str | None) -> pd.Series
     return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s")).astype(np.int64)
 
 
-def _drop_duplicates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Repeated (user, item) pairs collapse to their latest row (by timestamp, else file order)."""
+REPEATED = "repeated (user, item): the latest row is kept"
+
+
+def _drop_duplicates(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Repeated (user, item) pairs collapse to their latest row (by timestamp, else file order).
+
+    Returns the kept rows and the dropped count by reason.
+    """
     order = frame.sort_values(TIME, kind="stable") if TIME in frame else frame
     dup = order.duplicated([USER, ITEM], keep="last")
     if not dup.any():
-        return frame
+        return frame, {}
     message = f"{source}: {int(dup.sum())} repeated (user, item) rows; keeping the latest of each"
     warnings.warn(message, UserWarning, stacklevel=3)
     log.warning(message)
-    return frame.loc[order.index[~dup.to_numpy()]].sort_index()
+    return frame.loc[order.index[~dup.to_numpy()]].sort_index(), {REPEATED: int(dup.sum())}
 
 
 def _is_list_column(values: pd.Series) -> bool:
@@ -301,6 +320,7 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
             "no interactions: every item list is all zeros", source=source, column=column
         )
     out.attrs["catalog"] = np.arange(1, width + 1)
+    out.attrs["rows_read"] = len(frame)
     return out
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from rag_recs.data.index import InteractionIndex
 
 USER, ITEM, RATING, LABEL, TIME = "user_id", "item_id", "rating", "label", "timestamp"
 TITLE, GENRES, TEXT = "title", "genres", "text"
@@ -33,8 +36,16 @@ class Dataset:
 
     @property
     def has_users(self) -> bool:
-        """False for a generic CTR table that has no user/item semantics."""
+        """False for a generic CTR table (events whose columns are all plain features)."""
+        if self.meta.get("generic"):
+            return False
         return USER in self.interactions.columns and ITEM in self.interactions.columns
+
+    @property
+    def rows(self) -> dict[str, Any]:
+        """Rows the loader read and kept, and the dropped count by reason."""
+        n = len(self.interactions)
+        return self.meta.get("rows") or {"read": n, "used": n, "dropped": {}}
 
     @property
     def has_time(self) -> bool:
@@ -53,9 +64,11 @@ class Dataset:
         return pd.Index(self.interactions[USER].unique())
 
     @cached_property
-    def seen(self) -> dict[Any, set]:
-        """user -> set of items with any interaction (whatever the rating)."""
-        return {u: set(g) for u, g in self.interactions.groupby(USER, sort=False)[ITEM]}
+    def index(self) -> InteractionIndex:
+        """Ids as rows, each user's seen and liked items, popularity, recent history."""
+        from rag_recs.data.index import InteractionIndex
+
+        return InteractionIndex.from_dataset(self)
 
     def title(self, item: Any) -> str:
         """A readable name for an item: its title when the data has one, else ``item <id>``."""

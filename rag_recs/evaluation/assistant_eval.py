@@ -1,4 +1,4 @@
-"""DESIGN.md protocol 3: the assistant (and the LLM alone, and the ranker alone) on leave-one-out.
+"""Protocol 3 of docs/protocols.md: the assistant (and the LLM alone, and the ranker alone) on leave-one-out.
 
 Final answers are re-checked here independently of the assistant's own validation: an item
 counts as invalid when it is not in the catalog, was seen in training, or repeats.
@@ -70,7 +70,7 @@ def evaluate_assistant(
     final_bad = {"unknown": 0, "seen": 0, "duplicate": 0}
     for user, target in zip(test[USER], test[ITEM], strict=True):
         user, target = user.item() if hasattr(user, "item") else user, target
-        seen = train.seen.get(user, set())
+        seen = train.index.seen(user)
         start = time.perf_counter()
         if mode == "ranker":
             items = [i for i, _ in assistant.ranker.top_k(user, k)]
@@ -118,7 +118,7 @@ def evaluate_assistant(
 
 def _llm_only(assistant: Any, user: Any, k: int) -> tuple[list, list]:
     """The LLM's own picks from the retrieval context (similar users' items), unvalidated."""
-    seen = assistant.dataset.seen.get(user, set())
+    seen = assistant.index.seen(user)
     neighbors = assistant.similar_users(user) if seen else []
     eligible = [i for i in assistant.catalog.ids if i not in seen]
     support = assistant._support(neighbors, eligible)

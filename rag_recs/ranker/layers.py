@@ -45,7 +45,7 @@ class FeatureEmbedding(nn.Module):
     each row carries ``dim + 1`` numbers: the FM/MLP vector and the field's linear weight, so the
     first-order term costs no extra lookup. Row 0 is the padding / unknown row and stays zero.
     Bags (genres, history) are mean-pooled over their non-padding entries; a dense field's
-    vector is scaled by its value.
+    vector is scaled by its value. Inputs may have any leading shape ([B] or [B, M]).
     """
 
     def __init__(self, num_embeddings: int, n_dense: int, dim: int, init_std: float = 1e-4):
@@ -58,18 +58,27 @@ class FeatureEmbedding(nn.Module):
         self.dense = nn.Parameter(torch.randn(n_dense, dim + 1) * init_std)
 
     def forward(
-        self, sparse: torch.Tensor, dense: torch.Tensor, bags: list[torch.Tensor]
+        self,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        bags: list[torch.Tensor],
+        dense_from: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns field vectors [B, F, dim] and first-order weights [B, F]."""
-        parts = [lookup(self.table.weight, sparse)]
-        for bag in bags:
+        """Field vectors [..., F, dim] and first-order weights [..., F].
+
+        ``dense_from`` is the index of the first dense field in ``dense`` among all dense fields.
+        """
+        parts = [lookup(self.table.weight, sparse)]  # [..., Fs, dim + 1]
+        for bag in bags:  # [..., L]
             # padding rows are zero, so a plain sum ignores them
-            rows = lookup(self.table.weight, bag)
-            count = (bag != 0).sum(1, keepdim=True).clamp_min(1)
-            parts.append((rows.sum(1) / count).unsqueeze(1))
-        if dense.shape[1]:
-            parts.append(dense.unsqueeze(-1) * self.dense)
-        rows = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+            rows = lookup(self.table.weight, bag)  # [..., L, dim + 1]
+            count = (bag != 0).sum(-1, keepdim=True).clamp_min(1)  # [..., 1]
+            parts.append((rows.sum(-2) / count).unsqueeze(-2))  # [..., 1, dim + 1]
+        n_dense = dense.shape[-1]
+        if n_dense:
+            weights = self.dense[dense_from : dense_from + n_dense]  # [D, dim + 1]
+            parts.append(dense.unsqueeze(-1) * weights)  # [..., D, dim + 1]
+        rows = torch.cat(parts, -2) if len(parts) > 1 else parts[0]
         return rows[..., : self.dim], rows[..., self.dim]
 
 
@@ -98,3 +107,16 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
+
+    def forward_split(self, query: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The tower over ``cat(query, item)`` for M items per query, without repeating the query.
+
+        ``query`` [B, Q] and ``items`` [B or 1, M, I] -> logits [B, M]. The first layer is linear,
+        so W @ cat(q, i) = W_q @ q + W_i @ i: the query's part is computed once, not M times.
+        """
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        n_query = query.shape[-1]
+        hidden = F.linear(query, first.weight[:, :n_query], first.bias)  # [B, H]
+        hidden = hidden.unsqueeze(1) + F.linear(items, first.weight[:, n_query:])  # [B, M, H]
+        return self.net[1:](hidden).squeeze(-1)  # [B, M]

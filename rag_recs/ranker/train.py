@@ -1,6 +1,6 @@
 """The training loop: shuffled in-memory mini-batches, fused Adam, early stopping on validation.
 
-Deliberately no DataLoader: the data are tensors in memory, so a batch is a slice of a tensor
+Deliberately no DataLoader: the data are tensors in memory, so a batch is a slice of tensors
 shuffled once per epoch, and nothing in the loop synchronises with Python (no ``.item()``).
 A 512-row step takes about a millisecond on CPU, so fixed per-step costs matter: the Adam step
 calls the fused kernel directly (:class:`AdamStep`) and each epoch picks its thread count by
@@ -21,10 +21,55 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rag_recs.config import RankerConfig
-from rag_recs.data.encode import Tensors
+from rag_recs.ranker.features import Tensors
 
-EpochData = Callable[[int], tuple[Tensors, torch.Tensor]]
 Validate = Callable[[], float]
+
+
+@dataclass
+class Epoch:
+    """One epoch's rows, shuffled: queries, each with M candidate items, and their labels.
+
+    ``query`` [n] (user and context fields); ``items`` [n, M] item rows into ``item_table``, or
+    None for a generic CTR table; ``labels`` [n, M] (or [n] without items). Item fields are
+    gathered batch by batch, so M sampled negatives per row cost M ids, not M copies of a row.
+    """
+
+    query: Tensors
+    items: torch.Tensor | None
+    labels: torch.Tensor
+    item_table: Tensors | None = None
+    softmax: bool = False  # item 0 of each row against the others, instead of per-item BCE
+    batch_size: int = 512  # rows per gradient step
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean loss of a batch: sampled softmax over each row's items, or binary CE."""
+        if self.softmax:
+            target = torch.zeros(len(logits), dtype=torch.int64, device=logits.device)
+            return F.cross_entropy(logits, target)
+        return F.binary_cross_entropy_with_logits(logits, labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, start: int, end: int) -> tuple[Tensors, Tensors | None, torch.Tensor]:
+        query = self.query.take(slice(start, end))
+        if self.items is None or self.item_table is None:
+            return query, None, self.labels[start:end]
+        return query, self.item_table.take(self.items[start:end]), self.labels[start:end]
+
+    def to(self, device: torch.device) -> Epoch:
+        return Epoch(
+            self.query.to(device),
+            None if self.items is None else self.items.to(device),
+            self.labels.to(device),
+            None if self.item_table is None else self.item_table.to(device),
+            self.softmax,
+            self.batch_size,
+        )
+
+
+EpochData = Callable[[int, torch.Generator], Epoch]
 
 
 @dataclass
@@ -36,6 +81,7 @@ class TrainLog:
     best_epoch: int = 0
     samples: int = 0
     seconds: float = 0.0  # time spent in gradient steps only (no validation, no sampling)
+    elapsed: list[float] = field(default_factory=list)  # wall seconds at each epoch's end
 
     @property
     def samples_per_s(self) -> float:
@@ -169,17 +215,16 @@ def _loop(
     step = AdamStep(make_optimizer(model, cfg))
     best, best_state, stale, steps = float("-inf"), None, 0, 0
     task = progress.add_task("train", total=epochs, info="")
+    began = time.perf_counter()
     for epoch in range(epochs):
-        inputs, labels = epoch_data(epoch)
-        order = torch.randperm(len(labels), generator=generator)
-        inputs, labels = inputs.take(order).to(device), labels[order].to(device)
+        data = epoch_data(epoch, generator).to(device)
         model.train()
         start = time.perf_counter()
-        total = _one_epoch(model, step, inputs, labels, cfg.batch_size, cfg.train_threads)
-        loss = float(total) / len(labels)  # the one sync of the epoch
+        total = _one_epoch(model, step, data, data.batch_size, cfg.train_threads)
+        loss = float(total) / len(data)  # the one sync of the epoch
         log.seconds += time.perf_counter() - start
-        log.samples += len(labels)
-        steps += -(-len(labels) // cfg.batch_size)
+        log.samples += data.labels.numel()
+        steps += -(-len(data) // data.batch_size)
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
         if validate is not None:
@@ -192,6 +237,7 @@ def _loop(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
+        log.elapsed.append(time.perf_counter() - began)
         progress.update(task, advance=1, info=info)
         # small data make few steps per epoch: patience only counts once enough steps ran
         if (
@@ -208,28 +254,23 @@ PROBE_STEPS = 6  # timed steps per thread count when an epoch chooses its thread
 
 
 def _one_epoch(
-    model: torch.nn.Module,
-    step: AdamStep,
-    inputs: Tensors,
-    labels: torch.Tensor,
-    batch_size: int,
-    threads: int = 0,
+    model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
 ) -> torch.Tensor:
     """One pass over the rows; returns the summed loss as a tensor (no sync).
 
     ``threads=0`` on CPU: time a few steps on one thread and on torch's default, then run the
-    rest of the epoch on the faster. On a quiet machine two threads make a 512-row step ~1.4x
-    faster; when another process shares the cores they can make it 10x slower, and this
-    tracks that epoch by epoch. The weights do not depend on the choice (tested).
+    rest of the epoch on the faster. On a quiet machine two threads make a step faster; when
+    another process shares the cores they can make it 10x slower, and this tracks that epoch by
+    epoch. The weights do not depend on the choice (tested).
     """
-    total = torch.zeros((), device=labels.device)
-    starts = list(range(0, len(labels), batch_size))
+    total = torch.zeros((), device=data.labels.device)
+    starts = list(range(0, len(data), batch_size))
 
     def run(batches: list[int]) -> None:
-        _steps(model, step, inputs, labels, batches, batch_size, total)
+        _steps(model, step, data, batches, batch_size, total)
 
     most = torch.get_num_threads()
-    if threads or labels.device.type != "cpu" or most == 1:
+    if threads or data.labels.device.type != "cpu" or most == 1:
         chosen = threads or most
     elif len(starts) < 8 * PROBE_STEPS:  # too short to be worth measuring
         chosen = 1
@@ -253,36 +294,31 @@ def _one_epoch(
 def _steps(
     model: torch.nn.Module,
     step: AdamStep,
-    inputs: Tensors,
-    labels: torch.Tensor,
+    data: Epoch,
     starts: list[int],
     batch_size: int,
     total: torch.Tensor,
 ) -> None:
     """Gradient steps on the batches beginning at ``starts``; adds their loss to ``total``."""
-    sparse, dense, bags = inputs.sparse, inputs.dense, inputs.bags
     for start in starts:
-        end = start + batch_size
-        logits = model(sparse[start:end], dense[start:end], [b[start:end] for b in bags])
-        loss = F.binary_cross_entropy_with_logits(logits, labels[start:end])
+        query, items, labels = data.batch(start, start + batch_size)
+        logits = model(query, items)
+        loss = data.loss(logits, labels)
         step.zero_grad()
         loss.backward()
         step()
-        total += loss.detach() * len(logits)
+        total += loss.detach() * len(labels)
 
 
 @torch.inference_mode()
 def predict_logits(
-    model: torch.nn.Module, inputs: Tensors, batch_size: int = 65536
+    model: torch.nn.Module, query: Tensors, items: Tensors | None = None, batch_size: int = 65536
 ) -> torch.Tensor:
-    """Logits for every row, in large batches."""
+    """Logits for every query row (with its one item, when given), in large batches: [n]."""
     model.eval()
-    out = [
-        model(
-            inputs.sparse[s : s + batch_size],
-            inputs.dense[s : s + batch_size],
-            [b[s : s + batch_size] for b in inputs.bags],
-        )
-        for s in range(0, len(inputs), batch_size)
-    ]
+    out = []
+    for s in range(0, len(query), batch_size):
+        part = None if items is None else items.take(slice(s, s + batch_size))
+        logits = model(query.take(slice(s, s + batch_size)), part)
+        out.append(logits if part is None else logits[:, 0])
     return torch.cat(out) if out else torch.zeros(0)

@@ -34,19 +34,23 @@ def overlap(
     ``dataset_or_seen`` is a :class:`Dataset` (seen = any interaction) or a user -> items map.
     Shared items are sorted. An unknown user raises :class:`DataError`.
     """
-    seen = dataset_or_seen.seen if isinstance(dataset_or_seen, Dataset) else dataset_or_seen
-    mine = _items(seen, user)
+    mine = _items(dataset_or_seen, user)
     rows = []
     for other in others:
-        theirs = _items(seen, other)
+        theirs = _items(dataset_or_seen, other)
         rows.append(Overlap(other, jaccard(mine, theirs), _sorted(mine & theirs)))
     return rows
 
 
-def _items(seen: Mapping[Any, set], user: Any) -> set:
-    if user not in seen:
+def _items(source: Dataset | Mapping[Any, set], user: Any) -> set:
+    if isinstance(source, Dataset):
+        index = source.index
+        if not len(index.seen_rows(index.user_row(user))):
+            raise DataError(f"unknown user {user!r}")
+        return index.seen(user)
+    if user not in source:
         raise DataError(f"unknown user {user!r}")
-    return set(seen[user])
+    return set(source[user])
 
 
 def _sorted(items: set) -> list:

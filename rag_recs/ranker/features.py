@@ -56,6 +56,7 @@ class Tensors:
         return self.sparse.shape[0]
 
     def take(self, index: torch.Tensor | slice) -> Tensors:
+        """Rows ``index``: a slice, [n] rows, or [n, M] rows giving [n, M, ...] fields."""
         return Tensors(self.sparse[index], self.dense[index], [b[index] for b in self.bags])
 
     def to(self, device: torch.device | str) -> Tensors:
@@ -104,7 +105,8 @@ class FeatureMap:
     ) -> FeatureMap:
         """Learn vocabularies and dense statistics from ``dataset`` (the training part)."""
         categorical, numeric = set(categorical or []), set(numeric or [])
-        skip = set(ignore or []) | NOT_FEATURES
+        # a generic CTR table is events: every column but the label is a feature
+        skip = set(ignore or []) | (NOT_FEATURES if dataset.has_users else {LABEL})
         fields: list[Field] = []
 
         def add(frame: pd.DataFrame, name: str, side: Side) -> None:
@@ -152,7 +154,7 @@ class FeatureMap:
             if f.share:
                 f.offset, f.vocab = by_name[f.share].offset, []
         order = {"sparse": 0, "bag": 1, "dense": 2}
-        side_order = {"user": 0, "item": 1, "context": 2}
+        side_order = {"user": 0, "context": 1, "item": 2}  # the query's fields, then the item's
         fields.sort(key=lambda f: (side_order[f.side], order[f.kind]))
         return cls(fields, offset, history_len, generic=not dataset.has_users)
 

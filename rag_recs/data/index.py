@@ -1,0 +1,160 @@
+"""Who interacted with what, as integer rows: the one place for id resolution, seen and liked
+sets, popularity and recent history.
+
+Users and items get rows 1..n (row 0 is "unknown"), so every stage (ranker, assistant, store,
+evaluation) asks the same object the same questions. Each user's interactions are kept in one
+compressed-row layout, oldest first (by time, ties by item id: the leave-one-out order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rag_recs.data.schema import ITEM, RATING, TIME, USER, Dataset, to_python
+from rag_recs.errors import RagRecsError
+
+
+class InteractionIndex:
+    """Users, items and each user's time-ordered interactions (rows, not ids)."""
+
+    def __init__(
+        self,
+        users: pd.Index,
+        items: pd.Index,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        liked: np.ndarray,
+    ) -> None:
+        self.users, self.items = users, items
+        self.indptr = indptr  # [n_users + 2]: row r's interactions are indices[indptr[r]:...+1]]
+        self.indices = indices  # item rows, each user's oldest first
+        self.liked_mask = liked  # [len(indices)]: a like (rating at or above the threshold)
+        self._user_pos = {to_python(v): k + 1 for k, v in enumerate(users)}
+        self._item_pos = {to_python(v): k + 1 for k, v in enumerate(items)}
+        self.popularity = np.bincount(indices, minlength=len(items) + 1).astype(np.int64)
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, like_threshold: float = 4.0) -> InteractionIndex:
+        """Index ``dataset``; its users table adds users without interactions (cold start)."""
+        inter = dataset.interactions
+        users = dataset.user_index
+        if dataset.users is not None:
+            users = users.append(pd.Index(dataset.users[USER])).unique()
+        items = dataset.catalog
+        u = users.get_indexer(inter[USER]) + 1
+        i = items.get_indexer(inter[ITEM]) + 1
+        tie = inter[ITEM].rank(method="dense").to_numpy()  # same-time events: by item id
+        keys = (tie, inter[TIME].to_numpy(), u) if TIME in inter else (np.arange(len(u)), u)
+        order = np.lexsort(keys)
+        liked = np.ones(len(u), bool)
+        if RATING in inter:
+            liked = inter[RATING].to_numpy() >= like_threshold
+        counts = np.bincount(u, minlength=len(users) + 1)
+        indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        return cls(users, items, indptr, i[order].astype(np.int32), liked[order])
+
+    # ---- ids ------------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @staticmethod
+    def _find(table: dict, key: Any) -> int:
+        """A row for ``key``, matching "78" to 78 and back (ids keep their source type)."""
+        key = to_python(key)
+        if key in table:
+            return table[key]
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+            return table.get(int(key), 0)
+        if isinstance(key, int):
+            return table.get(str(key), 0)
+        return 0
+
+    def user_row(self, user: Any) -> int:
+        """1..n_users, or 0 for a user the index does not know."""
+        return self._find(self._user_pos, user)
+
+    def item_row(self, item: Any) -> int:
+        """1..n_items, or 0 for an item not in the catalog."""
+        return self._find(self._item_pos, item)
+
+    def user_id(self, row: int) -> Any:
+        return to_python(self.users[row - 1])
+
+    def item_id(self, row: int) -> Any:
+        return to_python(self.items[row - 1])
+
+    def resolve_user(self, user: Any) -> Any:
+        """The source id of ``user`` ("78" finds 78); an unknown user is a clear error."""
+        row = self.user_row(user)
+        if not row:
+            sample = ", ".join(map(str, list(self.users[:3])))
+            raise RagRecsError(f"unknown user {user!r} (users look like {sample}, ...)")
+        return self.user_id(row)
+
+    def resolve_item(self, item: Any) -> Any | None:
+        """The source id of ``item``, or None when it is not in the catalog."""
+        row = self.item_row(item)
+        return self.item_id(row) if row else None
+
+    # ---- histories ------------------------------------------------------------------------
+    def seen_rows(self, row: int) -> np.ndarray:
+        """Item rows the user at ``row`` interacted with (any rating), oldest first."""
+        if not 0 < row <= self.n_users:
+            return np.zeros(0, np.int32)
+        return self.indices[self.indptr[row] : self.indptr[row + 1]]
+
+    def liked_rows(self, row: int) -> np.ndarray:
+        if not 0 < row <= self.n_users:
+            return np.zeros(0, np.int32)
+        lo, hi = self.indptr[row], self.indptr[row + 1]
+        return self.indices[lo:hi][self.liked_mask[lo:hi]]
+
+    def seen(self, user: Any) -> set:
+        """Items ``user`` interacted with, whatever the rating, as source ids."""
+        return {self.item_id(r) for r in self.seen_rows(self.user_row(user))}
+
+    def liked(self, user: Any) -> set:
+        """Items ``user`` liked (every interaction counts when there are no ratings)."""
+        return {self.item_id(r) for r in self.liked_rows(self.user_row(user))}
+
+    def seen_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user row, item row) of every interaction."""
+        users = np.repeat(np.arange(self.n_users + 1, dtype=np.int32), np.diff(self.indptr))
+        return users, self.indices
+
+    def recent(self, length: int) -> np.ndarray:
+        """[n_users + 1, length] item rows, each user's newest first (0 = padding)."""
+        out = np.zeros((self.n_users + 1, length), np.int32)
+        counts = np.diff(self.indptr)
+        for lag in range(length):
+            has = np.flatnonzero(counts > lag)
+            out[has, lag] = self.indices[self.indptr[has + 1] - 1 - lag]
+        return out
+
+    def to_arrays(self) -> dict[str, Any]:
+        """What :meth:`from_arrays` needs (ids as plain Python lists, rows as arrays)."""
+        return {
+            "users": [to_python(v) for v in self.users],
+            "items": [to_python(v) for v in self.items],
+            "indptr": self.indptr,
+            "indices": self.indices,
+            "liked": self.liked_mask,
+        }
+
+    @classmethod
+    def from_arrays(cls, data: dict[str, Any]) -> InteractionIndex:
+        return cls(
+            pd.Index(data["users"]),
+            pd.Index(data["items"]),
+            np.asarray(data["indptr"], np.int64),
+            np.asarray(data["indices"], np.int32),
+            np.asarray(data["liked"], bool),
+        )

@@ -1,0 +1,324 @@
+"""Fitting the ranker: encode a dataset, build each epoch's examples, validate, stop early.
+
+Implicit feedback (the default for interaction data) trains every positive against
+``negatives`` items sampled per epoch from those the user never touched, and validates by
+Recall@10 on the last item of up to ``valid_users`` users. Explicit labels (a ``label`` column,
+or ``rating >= threshold``) validate by AUC on each user's latest share. A generic CTR table
+has no users or items: every column is a context feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+
+from rag_recs.config import RankerConfig
+from rag_recs.data.index import InteractionIndex
+from rag_recs.data.schema import ITEM, LABEL, RATING, TIME, USER, Dataset
+from rag_recs.data.split import chronological
+from rag_recs.errors import DataError, ModelError
+from rag_recs.ranker.deepfm import DeepFM
+from rag_recs.ranker.features import FeatureMap, Tensors, history_rows
+from rag_recs.ranker.sampling import pair_keys, sample_negatives
+from rag_recs.ranker.train import Epoch, TrainLog, Validate, predict_logits, train_epochs
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when a GPU is present, else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            "--device cuda was asked for but no CUDA GPU is available (use auto or cpu)"
+        )
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
+    """The one place a DeepFM is built: its shape follows the feature map."""
+    n_sparse, n_dense, n_bags = feature_map.sizes
+    return DeepFM(
+        feature_map.num_embeddings,
+        n_sparse + n_bags + n_dense,
+        n_dense,
+        config.dim,
+        config.hidden,
+        config.dropout,
+    )
+
+
+@dataclass
+class Trained:
+    """What a fit produces and a saved ranker holds.
+
+    ``index`` (users, items, histories), the side tables (encoded features of every user and
+    item, row 0 unknown) and ``recent`` (each user's history field for serving) are None for a
+    generic CTR table.
+    """
+
+    config: RankerConfig
+    feature_map: FeatureMap
+    model: DeepFM
+    objective: str
+    fingerprint: str
+    log: TrainLog
+    index: InteractionIndex | None = None
+    user_table: Tensors | None = None
+    item_table: Tensors | None = None
+    recent: torch.Tensor | None = None  # [n_users + 1, history_len] embedding rows
+
+
+def objective_of(dataset: Dataset, config: RankerConfig) -> str:
+    """``explicit`` (labels) or ``implicit`` (sampled negatives) for this data and config."""
+    cols = dataset.interactions.columns
+    if not dataset.has_users:
+        if LABEL not in cols:
+            raise DataError(
+                "a generic CTR table needs a 0/1 label column",
+                source=dataset.name,
+                hint="--label COLUMN",
+            )
+        return "explicit"
+    if config.objective == "explicit" and LABEL not in cols and RATING not in cols:
+        raise DataError(
+            "explicit training needs a label or rating column",
+            source=dataset.name,
+            hint="use --objective implicit, or --label / --rating-col",
+        )
+    return "implicit" if config.objective == "auto" else config.objective
+
+
+def fit(
+    dataset: Dataset,
+    config: RankerConfig,
+    *,
+    epochs: int | None = None,
+    early_stopping: bool = True,
+) -> Trained:
+    """Train a DeepFM on ``dataset``; ``epochs`` caps the count (exact with early stopping off)."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    device = resolve_device(config.device)
+    objective = objective_of(dataset, config)
+    history_len = config.history_len if dataset.has_users and dataset.has_time else 0
+    fmap = FeatureMap.fit(
+        dataset, history_len=history_len, categorical=config.categorical, numeric=config.numeric
+    )
+    model = build_model(fmap, config).to(device)
+    inter = dataset.interactions.reset_index(drop=True)
+    validate_on = bool(early_stopping and config.patience)
+    trained = Trained(config, fmap, model, objective, dataset.fingerprint, TrainLog())
+    if not dataset.has_users:
+        examples = Examples(fmap.encode(inter, "context"), None, None, None)
+        labels = torch.tensor(inter[LABEL].to_numpy(np.float32))
+        train_rows, validate = _explicit_validation(inter, examples, labels, model, config, rng)
+        epoch_data = examples.labelled(train_rows, labels, config.batch_size)
+    else:
+        examples = _user_examples(dataset, inter, fmap, trained)
+        if objective == "explicit":
+            labels = torch.tensor(_labels(inter, config).astype(np.float32))
+            train_rows, validate = _explicit_validation(
+                inter, examples, labels, model, config, rng, validate_on
+            )
+            epoch_data = examples.labelled(train_rows, labels, config.batch_size)
+        else:
+            train_rows, validate = _implicit_validation(examples, trained, rng, validate_on)
+            epoch_data = examples.sampled(train_rows, trained.index, config, rng)
+    if not validate_on:
+        validate = None
+    steps_config = config
+    if objective == "implicit":  # bigger steps than labelled ones: square-root scaled rate
+        rows = config.implicit_batch * (1 + config.negatives)
+        steps_config = config.model_copy(update={"lr": config.lr * (rows / config.batch_size) ** 0.5})
+    trained.log = train_epochs(model, epoch_data, steps_config, validate, device, epochs)
+    return trained
+
+
+@dataclass
+class Examples:
+    """Every interaction as model inputs: user rows, context fields, item rows."""
+
+    context: Tensors  # [n] context fields (the history field included)
+    users: torch.Tensor | None  # [n] user rows into user_table
+    items: torch.Tensor | None  # [n] item rows into item_table
+    tables: tuple[Tensors, Tensors] | None  # (user_table, item_table)
+    history: np.ndarray | None = None  # [n, history_len] each row's history field
+
+    def query(self, rows: torch.Tensor) -> Tensors:
+        """User and context fields of ``rows``."""
+        ctx = self.context.take(rows)
+        if self.tables is None or self.users is None:
+            return ctx
+        return Tensors.join(self.tables[0].take(self.users[rows]), ctx)
+
+    def labelled(self, rows: np.ndarray, labels: torch.Tensor, batch_size: int):
+        """Epochs over the same labelled rows, reshuffled each time."""
+        rows_t = torch.from_numpy(rows)
+
+        def epoch(number: int, generator: torch.Generator) -> Epoch:
+            order = rows_t[torch.randperm(len(rows_t), generator=generator)]
+            items = None if self.items is None else self.items[order].unsqueeze(1)  # [n, 1]
+            y = labels[order] if items is None else labels[order].unsqueeze(1)
+            table = None if items is None else self.tables[1]
+            return Epoch(self.query(order), items, y, table, batch_size=batch_size)
+
+        return epoch
+
+    def sampled(
+        self,
+        rows: np.ndarray,
+        index: InteractionIndex,
+        config: RankerConfig,
+        rng: np.random.Generator,
+    ):
+        """Epochs over positive rows, each with ``config.negatives`` fresh unseen items."""
+        assert self.users is not None and self.items is not None and self.tables is not None
+        n_items, n_neg = index.n_items, config.negatives
+        seen_keys = np.sort(pair_keys(*index.seen_pairs(), n_items))
+        weights = None
+        if config.sampler == "popularity":
+            weights = index.popularity[1:].astype(np.float64) ** 0.75 + 1e-9
+        rows_t = torch.from_numpy(rows)
+        users = self.users.numpy()
+        labels = torch.zeros(1 + n_neg)
+        labels[0] = 1.0
+
+        def epoch(number: int, generator: torch.Generator) -> Epoch:
+            order = rows_t[torch.randperm(len(rows_t), generator=generator)]
+            negatives, keep = sample_negatives(
+                np.repeat(users[order.numpy()], n_neg), seen_keys, n_items, rng, weights
+            )
+            # a user who has seen (almost) everything keeps a padding negative: masked below
+            negatives = np.where(keep, negatives, 0).reshape(-1, n_neg)
+            items = torch.cat([self.items[order].unsqueeze(1), torch.from_numpy(negatives)], 1)
+            y = labels.expand(len(order), -1).clone()  # [n, 1 + negatives]
+            if not keep.all():  # drop unusable negatives from the loss by pointing them home
+                bad = torch.from_numpy(~keep.reshape(-1, n_neg))
+                items[:, 1:][bad] = items[:, :1].expand(-1, n_neg)[bad]
+                y[:, 1:][bad] = 1.0
+            softmax = config.loss == "softmax"
+            return Epoch(self.query(order), items, y, self.tables[1], softmax, config.implicit_batch)
+
+        return epoch
+
+
+def _user_examples(
+    dataset: Dataset, inter: pd.DataFrame, fmap: FeatureMap, trained: Trained
+) -> Examples:
+    """Index users and items, encode side tables and every interaction's context."""
+    index = InteractionIndex.from_dataset(dataset)
+    _, user_table = fmap.side_table(dataset, "user")
+    _, item_table = fmap.side_table(dataset, "item")
+    u = (index.users.get_indexer(inter[USER]) + 1).astype(np.int64)
+    i = (index.items.get_indexer(inter[ITEM]) + 1).astype(np.int64)
+    history = None
+    if fmap.history_len:
+        offset = fmap.field(ITEM).offset - 1  # item row -> the shared embedding row
+        times = inter[TIME].to_numpy() if TIME in inter else None
+        tie = inter[ITEM].rank(method="dense").to_numpy()  # same-time events: by item id
+        history, _ = history_rows(u, i + offset, times, fmap.history_len, tie)
+        recent = index.recent(fmap.history_len).astype(np.int64)
+        trained.recent = torch.from_numpy(np.where(recent > 0, recent + offset, 0))
+    ctx = fmap.encode(inter, "context", history=history)
+    trained.index, trained.user_table, trained.item_table = index, user_table, item_table
+    return Examples(
+        ctx, torch.from_numpy(u), torch.from_numpy(i), (user_table, item_table), history
+    )
+
+
+def _labels(inter: pd.DataFrame, config: RankerConfig) -> np.ndarray:
+    values = inter[LABEL] if LABEL in inter else inter[RATING] >= config.threshold
+    return values.to_numpy(np.float32)
+
+
+def _explicit_validation(
+    inter: pd.DataFrame,
+    examples: Examples,
+    labels: torch.Tensor,
+    model: DeepFM,
+    config: RankerConfig,
+    rng: np.random.Generator,
+    on: bool = True,
+) -> tuple[np.ndarray, Validate | None]:
+    """Each user's latest ``valid_ratio`` share (a random share without users or times)."""
+    n, ratio = len(inter), config.valid_ratio
+    if not on or ratio <= 0:
+        return np.arange(n), None
+    if USER in inter and TIME in inter and examples.users is not None:
+        ordered = chronological(inter)
+        group = ordered.groupby(USER, sort=False)
+        pos, size = group.cumcount().to_numpy(), group[USER].transform("size").to_numpy()
+        is_valid = np.zeros(n, bool)
+        is_valid[ordered.index.to_numpy()] = pos >= np.ceil(size * (1 - ratio))
+    else:
+        is_valid = rng.random(n) < ratio
+    train_rows, valid_rows = np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+    if not len(valid_rows):
+        return train_rows, None
+    rows = torch.from_numpy(valid_rows)
+    query = examples.query(rows)
+    items = None
+    if examples.items is not None and examples.tables is not None:
+        items = examples.tables[1].take(examples.items[rows].unsqueeze(1))
+    y = labels[valid_rows].numpy()
+
+    def validate() -> float:
+        scores = predict_logits(model, query, items).cpu().numpy()
+        return float(roc_auc_score(y, scores)) if 0 < y.mean() < 1 else 0.0
+
+    return train_rows, validate
+
+
+def _implicit_validation(
+    examples: Examples, trained: Trained, rng: np.random.Generator, on: bool
+) -> tuple[np.ndarray, Validate | None]:
+    """Hold out the last item of up to ``valid_users`` users; validate by the NDCG of its rank."""
+    from rag_recs.ranker.score import Scorer  # scoring needs the fit's tables: import late
+
+    config, index = trained.config, trained.index
+    assert index is not None and examples.users is not None and examples.items is not None
+    u, i = examples.users.numpy(), examples.items.numpy()
+    n = len(u)
+    if not on or not config.valid_users:
+        return np.arange(n), None
+    newest = _newest_rows(examples, index, u)  # each user's newest interaction
+    counts = np.bincount(u, minlength=index.n_users + 1)[u[newest]]
+    candidates = newest[counts >= 3]
+    size = min(config.valid_users, len(candidates))
+    valid_rows = np.sort(rng.choice(candidates, size=size, replace=False))
+    is_valid = np.zeros(n, bool)
+    is_valid[valid_rows] = True
+    if not len(valid_rows):
+        return np.arange(n), None
+    v_users, v_items = u[valid_rows], i[valid_rows]
+    v_hist = None if examples.history is None else torch.from_numpy(examples.history[valid_rows])
+    scorer = Scorer(trained)
+
+    def validate() -> float:
+        scores = scorer.score_matrix(v_users, history=v_hist)
+        for r, user in enumerate(v_users):  # hide the other seen items, not the target itself
+            seen = index.seen_rows(int(user))
+            scores[r, seen[seen != v_items[r]]] = -np.inf
+        target = scores[np.arange(len(v_users)), v_items]
+        rank = (scores > target[:, None]).sum(1)  # 0-based, among the user's unseen items
+        # NDCG over the whole list: a smooth stand-in for Recall@10 on a few hundred users
+        return float((1.0 / np.log2(rank + 2.0)).mean())
+
+    return np.flatnonzero(~is_valid), validate
+
+
+def _newest_rows(examples: Examples, index: InteractionIndex, u: np.ndarray) -> np.ndarray:
+    """The interaction row of each user's newest item (in the index's time order)."""
+    assert examples.items is not None
+    i = examples.items.numpy()
+    ends = index.indptr[1:][np.diff(index.indptr) > 0] - 1
+    users = np.repeat(np.arange(index.n_users + 1), np.diff(index.indptr))[ends]
+    wanted = pair_keys(users, index.indices[ends], index.n_items)
+    keys = pair_keys(u, i, index.n_items)
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], wanted)
+    return np.sort(order[pos])
