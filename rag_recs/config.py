@@ -37,11 +37,6 @@ class RankerConfig(BaseModel):
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
     negatives: int = Field(16, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
-    loss: Literal["bce", "softmax"] = Field(
-        "bce",
-        description="implicit: binary CE per item, or softmax of each positive against "
-        "its sampled negatives",
-    )
     history_len: int = Field(20, ge=0, description="recent items used as a feature; 0 = off")
     categorical: list[str] = Field(
         default_factory=list, description="force these columns categorical"

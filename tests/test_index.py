@@ -66,7 +66,8 @@ def test_popularity_and_pairs(data):
     assert index.popularity[index.item_row(10)] == 2 and index.popularity[0] == 0
     users, items = index.seen_pairs()
     pairs = {(index.user_id(u), index.item_id(i)) for u, i in zip(users, items, strict=True)}
-    assert pairs == set(zip(data.interactions["user_id"], data.interactions["item_id"], strict=True))
+    inter = data.interactions
+    assert pairs == set(zip(inter["user_id"], inter["item_id"], strict=True))
 
 
 def test_round_trip_through_arrays(data):

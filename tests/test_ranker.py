@@ -113,7 +113,7 @@ def _train_copy(threads: int, lean: bool) -> tuple[DeepFM, torch.Tensor]:
     if not lean:
         step.fast = False
     for _ in range(3):
-        total = _one_epoch(model, step, Epoch(query, None, labels), 512, threads)
+        total = _one_epoch(model, step, Epoch(query, labels), 512, threads)
     assert (step._state is not None) == lean  # the direct fused kernel ran, or did not
     return model, total
 

@@ -1,4 +1,5 @@
-"""Protocol 3 of docs/protocols.md: the assistant (and the LLM alone, and the ranker alone) on leave-one-out.
+"""The assistant (and the LLM alone, and the ranker alone) on leave-one-out: protocol 3 of
+docs/protocols.md.
 
 Final answers are re-checked here independently of the assistant's own validation: an item
 counts as invalid when it is not in the catalog, was seen in training, or repeats.

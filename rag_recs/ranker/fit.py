@@ -133,7 +133,9 @@ def fit(
     steps_config = config
     if objective == "implicit":  # bigger steps than labelled ones: square-root scaled rate
         rows = config.implicit_batch * (1 + config.negatives)
-        steps_config = config.model_copy(update={"lr": config.lr * (rows / config.batch_size) ** 0.5})
+        steps_config = config.model_copy(
+            update={"lr": config.lr * (rows / config.batch_size) ** 0.5}
+        )
     trained.log = train_epochs(model, epoch_data, steps_config, validate, device, epochs)
     return trained
 
@@ -161,10 +163,11 @@ class Examples:
 
         def epoch(number: int, generator: torch.Generator) -> Epoch:
             order = rows_t[torch.randperm(len(rows_t), generator=generator)]
-            items = None if self.items is None else self.items[order].unsqueeze(1)  # [n, 1]
-            y = labels[order] if items is None else labels[order].unsqueeze(1)
-            table = None if items is None else self.tables[1]
-            return Epoch(self.query(order), items, y, table, batch_size=batch_size)
+            if self.items is None or self.tables is None:  # a generic CTR table
+                return Epoch(self.query(order), labels[order], batch_size=batch_size)
+            items = self.tables[1].take(self.items[order].unsqueeze(1))  # [n, 1] item fields
+            y = labels[order].unsqueeze(1)  # [n, 1]
+            return Epoch(self.query(order), y, items, batch_size=batch_size)
 
         return epoch
 
@@ -200,8 +203,8 @@ class Examples:
                 bad = torch.from_numpy(~keep.reshape(-1, n_neg))
                 items[:, 1:][bad] = items[:, :1].expand(-1, n_neg)[bad]
                 y[:, 1:][bad] = 1.0
-            softmax = config.loss == "softmax"
-            return Epoch(self.query(order), items, y, self.tables[1], softmax, config.implicit_batch)
+            query = self.query(order)
+            return Epoch(query, y, None, items, self.tables[1], config.implicit_batch)
 
         return epoch
 

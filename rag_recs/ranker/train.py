@@ -30,41 +30,40 @@ Validate = Callable[[], float]
 class Epoch:
     """One epoch's rows, shuffled: queries, each with M candidate items, and their labels.
 
-    ``query`` [n] (user and context fields); ``items`` [n, M] item rows into ``item_table``, or
-    None for a generic CTR table; ``labels`` [n, M] (or [n] without items). Item fields are
-    gathered batch by batch, so M sampled negatives per row cost M ids, not M copies of a row.
+    ``query`` [n] (user and context fields); ``labels`` [n, M], or [n] for a generic CTR table
+    (no items). Item fields come gathered for the epoch (``items`` [n, M]) or as rows
+    (``item_rows`` [n, M] into ``item_table``) gathered batch by batch, so that M sampled
+    negatives per row cost M ids, not M copies of a row.
     """
 
     query: Tensors
-    items: torch.Tensor | None
     labels: torch.Tensor
+    items: Tensors | None = None
+    item_rows: torch.Tensor | None = None
     item_table: Tensors | None = None
-    softmax: bool = False  # item 0 of each row against the others, instead of per-item BCE
     batch_size: int = 512  # rows per gradient step
-
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean loss of a batch: sampled softmax over each row's items, or binary CE."""
-        if self.softmax:
-            target = torch.zeros(len(logits), dtype=torch.int64, device=logits.device)
-            return F.cross_entropy(logits, target)
-        return F.binary_cross_entropy_with_logits(logits, labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batch(self, start: int, end: int) -> tuple[Tensors, Tensors | None, torch.Tensor]:
-        query = self.query.take(slice(start, end))
-        if self.items is None or self.item_table is None:
-            return query, None, self.labels[start:end]
-        return query, self.item_table.take(self.items[start:end]), self.labels[start:end]
+        items = None
+        if self.items is not None:
+            items = self.items.take(slice(start, end))
+        elif self.item_rows is not None and self.item_table is not None:
+            items = self.item_table.take(self.item_rows[start:end])
+        return self.query.take(slice(start, end)), items, self.labels[start:end]
 
     def to(self, device: torch.device) -> Epoch:
+        def move(x):
+            return None if x is None else x.to(device)
+
         return Epoch(
             self.query.to(device),
-            None if self.items is None else self.items.to(device),
             self.labels.to(device),
-            None if self.item_table is None else self.item_table.to(device),
-            self.softmax,
+            move(self.items),
+            move(self.item_rows),
+            move(self.item_table),
             self.batch_size,
         )
 
@@ -303,7 +302,7 @@ def _steps(
     for start in starts:
         query, items, labels = data.batch(start, start + batch_size)
         logits = model(query, items)
-        loss = data.loss(logits, labels)
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
         step.zero_grad()
         loss.backward()
         step()
