@@ -58,7 +58,7 @@ def ours() -> None:
     import torch
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    config = RankerConfig(history_len=0, objective="explicit", progress=False)
+    config = RankerConfig(dim=16, history_len=0, objective="explicit", progress=False)
     start = time.perf_counter()
     ranker = DeepFMRanker(config).fit(train, epochs=EPOCHS, early_stopping=False)
     seconds = time.perf_counter() - start

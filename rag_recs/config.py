@@ -15,7 +15,7 @@ class RankerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dim: int = Field(16, ge=1, description="embedding size")
+    dim: int = Field(32, ge=1, description="embedding size")
     hidden: tuple[int, ...] = (128, 64)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     lr: float = Field(1e-3, gt=0)
@@ -24,18 +24,18 @@ class RankerConfig(BaseModel):
     implicit_batch: int = Field(
         256, ge=1, description="implicit: positives per step, each with its sampled negatives"
     )
-    epochs: int = Field(40, ge=1, description="maximum epochs")
+    epochs: int = Field(12, ge=1, description="maximum epochs")
     patience: int = Field(
-        4, ge=0, description="epochs without improvement before stopping; 0 = off"
+        3, ge=0, description="epochs without improvement before stopping; 0 = off"
     )
-    min_steps: int = Field(3000, ge=0, description="gradient steps before early stopping may stop")
+    min_steps: int = Field(2000, ge=0, description="gradient steps before early stopping may stop")
     valid_ratio: float = Field(
         0.1, ge=0.0, lt=1.0, description="explicit labels: per-user latest share"
     )
-    valid_users: int = Field(1000, ge=0, description="implicit: users whose last item validates")
+    valid_users: int = Field(500, ge=0, description="implicit: users whose last item validates")
     objective: Literal["auto", "explicit", "implicit"] = "auto"
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
-    negatives: int = Field(16, ge=1, description="implicit: sampled negatives per positive")
+    negatives: int = Field(8, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
     history_len: int = Field(20, ge=0, description="recent items used as a feature; 0 = off")
     categorical: list[str] = Field(
