@@ -104,6 +104,15 @@ def test_version(ws):
     assert len(proc.stdout.split()) == 2
 
 
+def test_python_dash_m_is_the_same_program(ws):
+    runs = [
+        subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=_env(ws), timeout=60)
+        for cmd in ([sys.executable, "-m", "rag_recs", "--version"], _command("--version"))
+    ]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert runs[0].stdout == runs[1].stdout
+
+
 def test_evaluate_loo_json(files, ws):
     result = one_json(
         cli(ws, "evaluate", "--data", str(files["small"]), "--protocol", "loo", "--json")

@@ -218,6 +218,18 @@ def test_top_k_excludes_seen_and_orders_by_score(small_ranker, small_data):
     assert [i for i, _ in restricted] == [ids[0], ids[3]]
 
 
+def test_catalog_scoring_matches_scoring_items_one_user_at_a_time(small_ranker, small_data):
+    """The batched all-items path (LOO evaluation, top-K) and per-item scoring agree."""
+    users = list(small_data.interactions[USER].unique()[:7]) + ["no-such-user"]
+    rows = np.array([small_ranker.user_row(u) for u in users])
+    matrix = small_ranker.score_matrix(rows)
+    items = list(small_ranker.items)
+    assert matrix.shape == (len(users), len(items) + 1) and np.isneginf(matrix[:, 0]).all()
+    for r, user in enumerate(users):
+        probs = 1 / (1 + np.exp(-matrix[r, 1:].astype(np.float64)))
+        np.testing.assert_allclose(probs, small_ranker.score(user, items), rtol=1e-5, atol=1e-7)
+
+
 def test_top_k_ids_keep_their_source_type(small_ranker, small_data):
     user = _user_with_history(small_ranker, small_data)
     assert all(type(i) is int for i, _ in small_ranker.top_k(user, 3))
