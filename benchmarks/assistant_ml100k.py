@@ -1,4 +1,4 @@
-"""The assistant on MovieLens-100K leave-one-out (protocol 3 in docs/protocols.md), plus answer latency.
+"""The assistant on MovieLens-100K leave-one-out (protocol 3, docs/protocols.md), and latency.
 
 One table: ranker-only, LLM-only and the assistant (Recall@10, NDCG@10, invalid shares before
 and after validation, fill rate, latency), then the latency of ``Assistant.ask`` for the

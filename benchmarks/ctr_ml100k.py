@@ -1,4 +1,4 @@
-"""CTR protocol on MovieLens-100K (protocol 1 in docs/protocols.md): rag-recs DeepFM against its peers.
+"""CTR protocol on MovieLens-100K (protocol 1, docs/protocols.md): our DeepFM against peers.
 
 Each run is a fresh process, one after another (never concurrently); the table shows the median
 of ``--repeats`` runs. Peers run from their own environments (``benchmarks/peers/setup_peers.sh``):
