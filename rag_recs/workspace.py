@@ -9,9 +9,12 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
 from rag_recs.config import RankerConfig
@@ -50,19 +53,51 @@ class Workspace:
     ) -> tuple[DeepFMRanker, bool]:
         """The ranker for ``dataset`` and ``config``: loaded when cached, else trained and saved.
 
-        Returns the ranker and whether it was trained now.
+        Returns the ranker and whether it was trained now. Two processes asking at once train
+        it once: the second waits for the first and loads its result.
         """
         from rag_recs.ranker.ranker import DeepFMRanker
 
         config = config or RankerConfig()
         path = self.ranker_dir(dataset, config)
-        if path.exists() and not retrain:
-            try:
-                ranker = DeepFMRanker.load(path, device=config.device)
-                if ranker.fingerprint == dataset.fingerprint:
-                    return ranker, False
-            except ModelError as exc:  # a corrupt or outdated entry is rebuilt, not fatal
-                log.warning("rebuilding %s: %s", path, exc)
-        ranker = DeepFMRanker(config).fit(dataset)
-        ranker.save(path)
+        if not retrain and (cached := self._cached(path, dataset, config)) is not None:
+            return cached, False
+        with exclusive(path, "this ranker"):
+            if not retrain and (cached := self._cached(path, dataset, config)) is not None:
+                return cached, False  # trained by the process we waited for
+            ranker = DeepFMRanker(config).fit(dataset)
+            ranker.save(path)
         return ranker, True
+
+    @staticmethod
+    def _cached(path: Path, dataset: Dataset, config: RankerConfig) -> DeepFMRanker | None:
+        from rag_recs.ranker.ranker import DeepFMRanker
+
+        if not path.exists():
+            return None
+        try:
+            ranker = DeepFMRanker.load(path, device=config.device)
+        except ModelError as exc:  # a corrupt or outdated entry is rebuilt, not fatal
+            log.warning("rebuilding %s: %s", path, exc)
+            return None
+        return ranker if ranker.fingerprint == dataset.fingerprint else None
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold the lock beside ``path`` while writing it; another writer waits, and says so.
+
+    The lock is an OS file lock (``filelock``): it goes away with a process killed mid-write, so
+    a stale lock never blocks the next run.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another process that is writing %s (%s)", what, path)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
