@@ -32,7 +32,16 @@ class DataError(RagRecsError, ValueError):
         text = (", ".join(where) + ": " if where else "") + message
         if hint:
             text += f" ({hint})"
-        super().__init__(text)
+        super().__init__(one_line(text))
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other invisible characters escaped: one printable line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 class StoreMissing(RagRecsError):

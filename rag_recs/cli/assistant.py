@@ -15,11 +15,13 @@ from rich.table import Table
 from rag_recs.cli.common import (
     ChromaUrl,
     Data,
+    Encoding,
     Format,
     ItemCol,
     Json,
     Label,
     RatingCol,
+    Sep,
     StoreDir,
     TimeCol,
     UserCol,
@@ -133,6 +135,8 @@ def register(app: typer.Typer) -> None:
         rating_col: RatingCol = None,
         time_col: TimeCol = None,
         label: Label = None,
+        encoding: Encoding = None,
+        sep: Sep = None,
         llm: LLM = "local",
         workspace_dir: WorkspaceDir = None,
         store: StoreDir = None,
@@ -146,7 +150,7 @@ def register(app: typer.Typer) -> None:
         assistant = _assistant(
             data, llm, workspace_dir, store, chroma_url, json, format=format,
             user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
-            label_col=label,
+            label_col=label, encoding=encoding, sep=sep,
         )  # fmt: skip
         answer = assistant.ask(question)
         answer.timings["process"] = time.perf_counter() - start
@@ -163,6 +167,8 @@ def register(app: typer.Typer) -> None:
         item_col: ItemCol = None,
         rating_col: RatingCol = None,
         time_col: TimeCol = None,
+        encoding: Encoding = None,
+        sep: Sep = None,
         llm: LLM = "local",
         workspace_dir: WorkspaceDir = None,
         store: StoreDir = None,
@@ -172,6 +178,7 @@ def register(app: typer.Typer) -> None:
         assistant = _assistant(
             data, llm, workspace_dir, store, chroma_url, False, format=format,
             user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
+            encoding=encoding, sep=sep,
         )  # fmt: skip
         out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
         while True:
@@ -221,6 +228,8 @@ def register(app: typer.Typer) -> None:
         item_col: ItemCol = None,
         rating_col: RatingCol = None,
         time_col: TimeCol = None,
+        encoding: Encoding = None,
+        sep: Sep = None,
         workspace_dir: WorkspaceDir = None,
         json: Json = False,
     ) -> None:
@@ -238,6 +247,7 @@ def register(app: typer.Typer) -> None:
         assistant = _assistant(  # the ranker alone answers: no vector store is needed
             data, "none", workspace_dir, None, None, json, use_store=False, format=format,
             user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
+            encoding=encoding, sep=sep,
         )  # fmt: skip
         if users == "all":
             wanted = list(assistant.dataset.user_index)

@@ -33,6 +33,17 @@ ItemCol = Annotated[str | None, typer.Option("--item-col", help="Item id column.
 RatingCol = Annotated[str | None, typer.Option("--rating-col", help="Rating column.")]
 TimeCol = Annotated[str | None, typer.Option("--time-col", help="Timestamp column.")]
 Label = Annotated[str | None, typer.Option("--label", help="0/1 label column (generic CTR table).")]
+Encoding = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="The CSV's text encoding, e.g. latin-1 (default: UTF-8, with or without a BOM).",
+    ),
+]
+Sep = Annotated[
+    str | None,
+    typer.Option("--sep", help="The CSV's separator: one character or 'tab' (default: ',')."),
+]
 Categorical = Annotated[
     list[str] | None,
     typer.Option("--categorical", help="Treat this column as categorical (repeatable)."),
@@ -72,6 +83,9 @@ def load(
     rating_col: str | None,
     time_col: str | None,
     label: str | None,
+    *,
+    encoding: str | None = None,
+    sep: str | None = None,
 ) -> Dataset:
     """Load ``--data`` with the column overrides, reporting on stderr."""
     with err.status(f"loading {data}"):
@@ -83,6 +97,8 @@ def load(
             rating_col=rating_col,
             time_col=time_col,
             label_col=label,
+            encoding=encoding,
+            sep=sep,
         )
     err.print(f"[dim]{dataset!r}[/dim]")
     return dataset

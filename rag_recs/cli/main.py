@@ -19,12 +19,14 @@ from rag_recs.cli.common import (
     Categorical,
     Data,
     Device,
+    Encoding,
     Format,
     ItemCol,
     Json,
     Label,
     Numeric,
     RatingCol,
+    Sep,
     TimeCol,
     UserCol,
     WorkspaceDir,
@@ -93,6 +95,8 @@ def train(
     rating_col: RatingCol = None,
     time_col: TimeCol = None,
     label: Label = None,
+    encoding: Encoding = None,
+    sep: Sep = None,
     categorical: Categorical = None,
     numeric: Numeric = None,
     objective: Annotated[str, typer.Option(help="auto|explicit|implicit")] = "auto",
@@ -106,7 +110,9 @@ def train(
     """Train the DeepFM ranker on --data and cache it in the workspace."""
     if objective not in ("auto", "explicit", "implicit"):
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
-    dataset = load(data, format, user_col, item_col, rating_col, time_col, label)
+    dataset = load(
+        data, format, user_col, item_col, rating_col, time_col, label, encoding=encoding, sep=sep
+    )
     config = _ranker_config(device, categorical, numeric, json, objective=objective)
     start = time.perf_counter()
     ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
@@ -154,6 +160,8 @@ def evaluate(
     rating_col: RatingCol = None,
     time_col: TimeCol = None,
     label: Label = None,
+    encoding: Encoding = None,
+    sep: Sep = None,
     categorical: Categorical = None,
     numeric: Numeric = None,
     workspace_dir: WorkspaceDir = None,
@@ -173,7 +181,9 @@ def evaluate(
         raise DataError(f"--mode {mode} runs on the loo protocol", hint="add --protocol loo")
     if users is not None and users < 1:
         raise DataError("--users must be at least 1")
-    dataset = load(data, format, user_col, item_col, rating_col, time_col, label)
+    dataset = load(
+        data, format, user_col, item_col, rating_col, time_col, label, encoding=encoding, sep=sep
+    )
     ws = workspace(workspace_dir)
     if mode != "ranker":
         from rag_recs.evaluation.assistant_eval import evaluate_assistant

@@ -11,10 +11,12 @@ from rich.table import Table
 from rag_recs.cli.common import (
     ChromaUrl,
     Data,
+    Encoding,
     Format,
     ItemCol,
     Json,
     RatingCol,
+    Sep,
     StoreDir,
     TimeCol,
     UserCol,
@@ -50,6 +52,8 @@ def index(
     item_col: ItemCol = None,
     rating_col: RatingCol = None,
     time_col: TimeCol = None,
+    encoding: Encoding = None,
+    sep: Sep = None,
     store: StoreDir = None,
     workspace_dir: WorkspaceDir = None,
     embeddings: EmbeddingsOpt = None,
@@ -58,7 +62,9 @@ def index(
     json: Json = False,
 ) -> None:
     """Build or update the store of user histories and items that retrieval searches."""
-    dataset = load(data, format, user_col, item_col, rating_col, time_col, None)
+    dataset = load(
+        data, format, user_col, item_col, rating_col, time_col, None, encoding=encoding, sep=sep
+    )
     if not dataset.has_users:
         raise DataError("the data has no user and item columns: there are no histories to index")
     history = _open(

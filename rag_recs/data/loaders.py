@@ -7,9 +7,16 @@ raises :class:`DataError` naming the file, the column and the first bad row.
 from __future__ import annotations
 
 import ast
+import codecs
+import contextlib
+import csv
+import gzip
+import io
 import json
 import logging
+import re
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,12 @@ DEFAULT_COLUMNS = {
     TIME: ("timestamp", "time", "ts"),
 }
 FORMATS = ("synthetic", "csv", "parquet", "ml-100k", "ml-1m")
+# names a separator may be given by (--sep tab); anything else must be one character
+SEPARATORS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+SEPARATOR_NAMES = {"\t": "tab", " ": "space"}
+_HEAD_BYTES = 1 << 16  # read to sniff the encoding and the header
+_EXACT = 2**53  # float64 holds every integer below this exactly
+_INT64 = 2**63
 
 
 def load_dataset(
@@ -42,6 +55,8 @@ def load_dataset(
     label_col: str | None = None,
     items: str | Path | pd.DataFrame | None = None,
     users: str | Path | pd.DataFrame | None = None,
+    encoding: str | None = None,
+    sep: str | None = None,
 ) -> Dataset:
     """Load any supported source: ``synthetic``, a CSV/Parquet file, a MovieLens dir or a frame.
 
@@ -49,9 +64,14 @@ def load_dataset(
     one-hot-list CSV (``item_id`` holding ``[0, 2, 0, 4]``) is detected and expanded. With
     ``label_col`` (or a ``label`` column and no user/item columns) the table is a generic CTR
     table of events: every row kept, every column a feature, whatever the columns are called.
+
+    CSV files (the interactions and any ``items``/``users`` tables) are read with ``encoding``
+    (default: UTF-8, with or without a byte-order mark; UTF-16 with one) and ``sep`` (one
+    character or ``tab``; default ``,``, or a tab for ``.tsv``).
     """
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format '{format}'", hint=f"use one of {', '.join(FORMATS)}")
+    text_options = {"encoding": encoding, "sep": sep}
     if isinstance(source, pd.DataFrame):
         frame, name = source.copy(), "DataFrame"
     else:
@@ -70,7 +90,7 @@ def load_dataset(
         kind = format or _detect(path)
         if kind in ("ml-100k", "ml-1m"):
             return load_movielens(path, kind)
-        frame, name = _read_table(path, kind), text
+        frame, name = _read_table(path, kind, **text_options), text
     dataset = from_frame(
         frame,
         name=name,
@@ -81,9 +101,9 @@ def load_dataset(
         label_col=label_col,
     )
     if items is not None:
-        dataset.items = _side_table(items, ITEM, item_col, "items")
+        dataset.items = _side_table(items, ITEM, item_col, "items", **text_options)
     if users is not None:
-        dataset.users = _side_table(users, USER, user_col, "users")
+        dataset.users = _side_table(users, USER, user_col, "users", **text_options)
     return dataset
 
 
@@ -110,19 +130,208 @@ def _detect(path: Path) -> str:
     )
 
 
-def _read_table(path: Path, kind: str) -> pd.DataFrame:
-    try:
-        if kind == "parquet":
+def _read_table(
+    path: Path, kind: str, *, encoding: str | None = None, sep: str | None = None
+) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame, or a DataError saying what is wrong and where."""
+    source = str(path)
+    if kind == "parquet":
+        try:
             frame = pd.read_parquet(path)
-        else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep)
+        except (OSError, ValueError, TypeError, LookupError, NotImplementedError) as exc:
+            raise DataError(
+                f"cannot read it as parquet: {_first_line(exc)}", source=source
+            ) from None
+        return _drop_unnamed(frame)
+    delimiter = _separator(sep, path)
+    head = _head(path)
+    encoding = _encoding(encoding, head, source)
+    header = _header(head, encoding, delimiter)
+    try:
+        with warnings.catch_warnings():
+            # rows longer than the header: pandas would otherwise drop (or index by) the extra
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # types are checked below
+            frame = pd.read_csv(path, sep=delimiter, encoding=encoding, index_col=False)
     except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", source=str(path)) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read it as {kind}: {first}", source=str(path)) from None
+        raise DataError("the file is empty", source=source) from None
+    except UnicodeDecodeError:
+        raise _decode_error(path, encoding, delimiter, header) from None
+    except pd.errors.ParserWarning:
+        raise DataError(
+            "data rows have more fields than the header"
+            + (f"'s {len(header)} column{'s' * (len(header) != 1)}" if header else ""),
+            source=source,
+            hint=_separator_hint(header, delimiter)
+            or f"quote values that contain '{_shown_sep(delimiter)}', or fix the header",
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise _parse_error(exc, source, header, delimiter) from None
+    except (OSError, ValueError, EOFError, zlib.error, MemoryError) as exc:
+        raise DataError(f"cannot read it as {kind}: {_first_line(exc)}", source=source) from None
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise DataError(f"column '{name}' appears twice in the header", source=source)
+        seen.add(name)
+    if frame.shape[1] == 1 and (other := _other_separator(str(frame.columns[0]), delimiter)):
+        raise DataError(
+            f"the header is a single column '{frame.columns[0]}': looks "
+            f"{_shown_sep(other)}-separated",
+            source=source,
+            hint=f"pass --sep {_sep_option(other)}",
+        )
+    return _drop_unnamed(frame)
+
+
+def _drop_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _separator(sep: str | None, path: Path) -> str:
+    if sep is None:
+        return "\t" if path.suffix.lower() == ".tsv" else ","
+    sep = SEPARATORS.get(sep.lower(), sep)
+    if len(sep) != 1 or sep in '"\r\n':
+        raise DataError(
+            f"cannot use {sep!r} as the separator", hint="give one character, e.g. ';' or tab"
+        )
+    return sep
+
+
+def _shown_sep(sep: str) -> str:
+    return SEPARATOR_NAMES.get(sep, sep)
+
+
+def _sep_option(sep: str) -> str:
+    return SEPARATOR_NAMES.get(sep) or f"'{sep}'"
+
+
+def _other_separator(line: str, delimiter: str) -> str | None:
+    """The separator a header line seems to use, when it is not ``delimiter``."""
+    counts = {c: line.count(c) for c in ";\t|," if c != delimiter}
+    best = max(counts, key=lambda c: counts[c])
+    return best if counts[best] and line.count(delimiter) == 0 else None
+
+
+def _separator_hint(header: list[str], delimiter: str) -> str | None:
+    if len(header) == 1 and (other := _other_separator(header[0], delimiter)):
+        return f"the header looks {_shown_sep(other)}-separated: pass --sep {_sep_option(other)}"
+    return None
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with _open_bytes(path) as fh:
+            return fh.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error):
+        return b""  # pandas says what is wrong with the file
+
+
+def _encoding(given: str | None, head: bytes, source: str) -> str:
+    """``given`` (checked), else UTF-8 (``utf-8-sig`` after a BOM) or UTF-16 after its BOM."""
+    if given is not None:
+        try:
+            codecs.lookup(given)
+        except LookupError:
+            raise DataError(
+                f"unknown encoding '{given}'", hint="e.g. --encoding utf-8, latin-1, cp1252"
+            ) from None
+        return given
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise DataError(
+            "the file holds NUL bytes: not UTF-8 text, but UTF-16 without a byte-order mark "
+            "or not text at all",
+            source=source,
+            hint="pass --encoding utf-16-le if it is UTF-16",
+        )
+    return "utf-8"
+
+
+def _header(head: bytes, encoding: str, delimiter: str) -> list[str]:
+    """The header's column names, as far as the first bytes of the file show them."""
+    try:
+        text = codecs.decode(head, encoding, errors="replace")
+    except (LookupError, ValueError):
+        return []
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error:
+        return []
+    return header[:-1] if len(head) >= _HEAD_BYTES else header
+
+
+def _parse_error(exc: Exception, source: str, header: list[str], delimiter: str) -> DataError:
+    text = _first_line(exc)
+    shown = _shown_sep(delimiter)
+    if m := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text):
+        expected, line, saw = m.groups()
+        return DataError(
+            f"line {line} has {saw} fields where the header has {expected}",
+            source=source,
+            hint=_separator_hint(header, delimiter)
+            or f"quote values that contain '{shown}', or fix that line",
+        )
+    if m := re.search(r"EOF inside string starting at row (\d+)", text):
+        return DataError(
+            "a quote is never closed",
+            source=source,
+            row=int(m.group(1)),
+            hint='a value starts with " but no " ends it: double the quotes inside values',
+        )
+    return DataError(f"cannot read it as csv: {text}", source=source)
+
+
+def _decode_error(path: Path, encoding: str, delimiter: str, header: list[str]) -> DataError:
+    """Where the first byte that ``encoding`` cannot decode is: line, column, the byte."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, byte, prefix = 1, None, b""
+    try:
+        with _open_bytes(path) as fh:
+            while byte is None:
+                chunk = fh.read(1 << 20)
+                pending = decoder.getstate()[0]
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    data = pending + chunk
+                    byte, before = data[exc.start], data[: exc.start]
+                    line += before.count(b"\n")
+                    prefix = before[before.rfind(b"\n") + 1 :]
+                    break
+                line += chunk.count(b"\n")
+                if not chunk:
+                    break
+    except (OSError, EOFError, zlib.error):
+        pass
+    name = "UTF-8" if codecs.lookup(encoding).name.startswith("utf-8") else encoding
+    where = f" (byte 0x{byte:02x} at line {line})" if byte is not None else ""
+    column = None
+    if byte is not None and line > 1 and header:  # the field the byte is in, by its position
+        text = prefix.decode(encoding, errors="replace")
+        with contextlib.suppress(csv.Error):
+            fields = next(csv.reader([text], delimiter=delimiter), [])
+            if 0 < len(fields) <= len(header):
+                column = header[len(fields) - 1]
+    hint = (
+        "pass --encoding latin-1, or the file's encoding such as cp1252"
+        if name == "UTF-8"
+        else "pass the file's encoding with --encoding: utf-8, latin-1, cp1252 ..."
+    )
+    return DataError(f"not valid {name} text{where}", source=str(path), column=column, hint=hint)
 
 
 def _pick(frame: pd.DataFrame, role: str, given: str | None, source: str) -> str | None:
@@ -150,6 +359,9 @@ def from_frame(
     """Validate a raw interactions frame and rename its columns to the canonical ones."""
     if frame.empty:
         raise DataError("the table has no rows", source=name)
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise DataError(f"column '{twice[0]}' appears more than once", source=name)
     cols = {
         USER: _pick(frame, USER, user_col, name),
         ITEM: _pick(frame, ITEM, item_col, name),
@@ -209,29 +421,96 @@ def _row(mask: pd.Series) -> int:
     return int(np.flatnonzero(mask.to_numpy())[0]) + 1
 
 
+def _show(value: Any, width: int = 40) -> str:
+    """A value for an error message: its repr, shortened (numpy scalars as plain Python)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _check_ids(frame: pd.DataFrame, col: str, source: str, original: str | None) -> None:
-    bad = frame[col].isna()
+    """Ids present and usable: whole numbers as int64 (exactly), anything else as strings."""
+    values = frame[col]
+    bad = values.isna()
     if bad.any():
         raise DataError("missing id", source=source, column=original, row=_row(bad))
-    if frame[col].dtype == float:  # ints with NaN became floats earlier; whole floats -> ints
-        values = frame[col]
-        if (values != values.round()).any():
-            row = _row(values != values.round())
+    if pd.api.types.is_float_dtype(values):  # ints with decimals or NaN became floats
+        numbers = values.to_numpy(float)
+        checks = (
+            (~np.isfinite(numbers), "ids must be finite", None),
+            (numbers != np.round(numbers), "ids must be integers or strings", None),
+            (
+                np.abs(numbers) >= _EXACT,
+                "id too large to read exactly in a column of decimal numbers:",
+                "write the ids as whole numbers without '.0', or as text",
+            ),
+        )
+        found = [
+            (_row(pd.Series(mask)), message, hint) for mask, message, hint in checks if mask.any()
+        ]
+        if found:  # the first bad row, whatever is wrong with it
+            row, message, hint = min(found, key=lambda f: f[0])
+            got = "" if message.endswith(":") else f", got {_show(values.iloc[row - 1])}"
             raise DataError(
-                "ids must be integers or strings", source=source, column=original, row=row
+                message.rstrip(":") + got, source=source, column=original, row=row, hint=hint
             )
         frame[col] = values.astype(np.int64)
+    elif pd.api.types.is_unsigned_integer_dtype(values):  # above int64: kept exactly, as text
+        fits = (values < _INT64).all()
+        frame[col] = values.astype(np.int64) if fits else values.astype(str)
+    elif values.dtype == object:  # ints beyond 64 bits, or mixed types (frames, Parquet)
+        kinds = {type(v) for v in values}
+        bad = values.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
+        if bad.any():
+            raise DataError(
+                f"ids must be integers or strings, got {_show(values[bad].iloc[0])}",
+                source=source,
+                column=original,
+                row=_row(bad),
+            )
+        whole = all(issubclass(k, int | np.integer) and not issubclass(k, bool) for k in kinds)
+        if whole and all(-_INT64 <= int(v) < _INT64 for v in values):
+            frame[col] = values.astype(np.int64)
+        elif kinds != {str}:
+            frame[col] = values.map(str)
 
 
-def _numbers(values: pd.Series, source: str, column: str | None) -> pd.Series:
+def _numbers(
+    values: pd.Series, source: str, column: str | None, limit: float | None = None
+) -> pd.Series:
+    """Numbers, finite and (with ``limit``) within +-limit; float32 unless ``limit`` is None.
+
+    A DataError names the first bad row, whatever is wrong with it."""
     out = pd.to_numeric(values, errors="coerce")
-    bad = out.isna() & values.notna()
-    if bad.any():
-        first = values[bad].iloc[0]
-        raise DataError(f"not a number: {first!r}", source=source, column=column, row=_row(bad))
-    if out.isna().any():
-        raise DataError("missing value", source=source, column=column, row=_row(out.isna()))
-    return out.astype(np.float32)
+    numbers = out.to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(numbers) >= (np.finfo(np.float32).max if limit is None else limit)
+    checks = (
+        (out.isna() & values.notna(), "not a number"),
+        (values.isna(), "missing value"),
+        (np.isinf(numbers), "not a finite number"),
+        (huge & np.isfinite(numbers), "number out of range"),
+    )
+    found = [
+        (_row(pd.Series(np.asarray(mask))), message)
+        for mask, message in checks
+        if np.asarray(mask).any()
+    ]
+    if not found:
+        return out.astype(np.float32) if limit is None else out
+    row, message = min(found, key=lambda f: f[0])
+    if message == "missing value":
+        raise DataError(message, source=source, column=column, row=row)
+    first = values.iloc[row - 1]
+    comma = isinstance(first, str) and re.fullmatch(r"\s*[-+]?\d*,\d+\s*", first)
+    raise DataError(
+        f"{message}: {_show(first)}",
+        source=source,
+        column=column,
+        row=row,
+        hint="write decimals with a point" if comma and message == "not a number" else None,
+    )
 
 
 def _labels(values: pd.Series, source: str, column: str | None) -> pd.Series:
@@ -239,7 +518,7 @@ def _labels(values: pd.Series, source: str, column: str | None) -> pd.Series:
     bad = ~out.isin([0, 1])
     if bad.any():
         raise DataError(
-            f"labels must be 0 or 1, got {values[bad].iloc[0]!r}",
+            f"labels must be 0 or 1, got {_show(values[bad].iloc[0])}",
             source=source,
             column=column,
             row=_row(bad),
@@ -249,13 +528,16 @@ def _labels(values: pd.Series, source: str, column: str | None) -> pd.Series:
 
 def _timestamps(values: pd.Series, source: str, column: str | None) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
-        _numbers(values, source, column)  # validate only: float32 would round the seconds
+        # validate only (float32 would round the seconds): finite, and whole seconds fit int64
+        _numbers(values, source, column, limit=float(_INT64))
         return values.astype(np.int64)
-    parsed = pd.to_datetime(values, errors="coerce", utc=True)
+    with warnings.catch_warnings():  # "could not infer format": bad values are reported below
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(values, errors="coerce", utc=True)
     bad = parsed.isna()
     if bad.any():
-        first = values[bad].iloc[0]
-        raise DataError(f"not a time: {first!r}", source=source, column=column, row=_row(bad))
+        first = _show(values[bad].iloc[0])
+        raise DataError(f"not a time: {first}", source=source, column=column, row=_row(bad))
     return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s")).astype(np.int64)
 
 
@@ -302,9 +584,11 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
     for pos, (user, text) in enumerate(zip(frame[USER], frame[ITEM], strict=True)):
         try:
             flags = _parse_list(text)
-            if not isinstance(flags, list) or not all(isinstance(v, int | float) for v in flags):
+            if not isinstance(flags, list) or not all(
+                isinstance(v, int | float) and np.isfinite(v) for v in flags
+            ):
                 raise ValueError
-        except (ValueError, SyntaxError, TypeError):
+        except (ValueError, SyntaxError, TypeError, OverflowError, RecursionError, MemoryError):
             raise DataError(
                 f"cannot parse the item list {str(text)[:40]!r}",
                 source=source,
@@ -325,12 +609,18 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
 
 
 def _side_table(
-    table: str | Path | pd.DataFrame, key: str, key_col: str | None, what: str
+    table: str | Path | pd.DataFrame,
+    key: str,
+    key_col: str | None,
+    what: str,
+    *,
+    encoding: str | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     frame = (
         table.copy()
         if isinstance(table, pd.DataFrame)
-        else _read_table(Path(table), _detect(Path(table)))
+        else _read_table(Path(table), _detect(Path(table)), encoding=encoding, sep=sep)
     )
     source = what if isinstance(table, pd.DataFrame) else str(table)
     col = _pick(frame, key, key_col if key_col in frame.columns else None, source)
@@ -386,8 +676,10 @@ def load_movielens(path: str | Path, kind: str | None = None) -> Dataset:
             raise DataError(f"not a MovieLens layout: {kind}", source=str(path))
     except FileNotFoundError as exc:
         raise DataError(f"missing file {Path(exc.filename).name}", source=str(path)) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"cannot read the {kind} files: {exc}", source=str(path)) from None
+    except (pd.errors.ParserError, ValueError, IndexError) as exc:
+        raise DataError(
+            f"cannot read the {kind} files: {_first_line(exc)}", source=str(path)
+        ) from None
     users = users.drop(columns=["zip"])
     users["occupation"] = users["occupation"].astype(str)
     dataset = from_frame(ratings, name=f"{kind}:{path}")
