@@ -6,17 +6,28 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+from rag_recs.errors import RagRecsError
+
+
+class SettingsError(RagRecsError, ValueError):
+    """A settings file or variable that cannot be used: names the file and the key."""
+
+
+def config_path() -> Path:
+    """The TOML file settings are read from: ``$RAG_RECS_CONFIG``, else ``rag-recs.toml``."""
+    return Path(os.environ.get("RAG_RECS_CONFIG", "rag-recs.toml"))
 
 
 class RankerConfig(BaseModel):
     """DeepFM architecture and training. Defaults are meant to be good without tuning."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dim: int = Field(32, ge=1, description="embedding size")
-    hidden: tuple[int, ...] = (128, 64)
+    dim: int = Field(32, ge=1, le=4096, description="embedding size")
+    hidden: tuple[PositiveInt, ...] = (128, 64)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -59,8 +70,21 @@ class Settings(BaseSettings):
     (``rag-recs.toml`` in the working directory, or ``$RAG_RECS_CONFIG``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAG_RECS_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="RAG_RECS_", env_nested_delimiter="__", extra="ignore", allow_inf_nan=False
     )
+
+    def __init__(self, **values: object) -> None:
+        """Read and check the settings; a bad file or value is one clear SettingsError."""
+        where = f"{config_path()} (or RAG_RECS_* variables)"
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"]) or "settings"
+            raise SettingsError(f"{where}: {key}: {first['msg']}") from None
+        except (ValueError, RecursionError) as exc:  # TOML syntax, encoding, absurd nesting
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SettingsError(f"{where}: cannot read it ({text})") from None
 
     data: str = "synthetic"
     workspace: str | None = None
@@ -74,7 +98,7 @@ class Settings(BaseSettings):
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
-        toml = Path(os.environ.get("RAG_RECS_CONFIG", "rag-recs.toml"))
+        toml = config_path()
         return (
             init_settings,
             env_settings,

@@ -52,12 +52,14 @@ FOLLOW_UP_RE = re.compile(
     r"what about|how about|rather|encore|autres?|noch|mehr|andere|m[aá]s|otros?|otras?)\b",
     re.I,
 )
-NUM_RE = re.compile(rf"\b{_NUM}\b", re.I)
+NUM_RE = re.compile(rf"\b{_NUM}\b", re.I | re.ASCII)  # ASCII: "ſ" is no "s" here
 NOUN_RE = re.compile(r"\s+(?:(?:new|more|other|unseen|good|different|great)\s+)*(\w[\w'-]*)", re.I)
 TOP_RE = re.compile(r"\b(?:top[\s-]*|[nk]\s*=\s*)(\d{1,6})\b", re.I)
 WHY_RE = re.compile(
-    r"\bwhy\b.*?(?:#\s*(\d+)|\b(?:number|no\.?|item)\s*(\d+)|\b(" + "|".join(ORDINALS) + r")\b)",
-    re.I,
+    r"\bwhy\b.*?(?:#\s*(\d{1,6})|\b(?:number|no\.?|item)\s*(\d{1,6})|\b("
+    + "|".join(ORDINALS)
+    + r")\b)",
+    re.I | re.ASCII,
 )
 NEGATIONS = ("not", "no", "except", "without", "excluding", "avoid", "but not", "nothing", "non")
 
@@ -94,11 +96,9 @@ _UNITS += "fifteen sixteen seventeen eighteen nineteen"
 UNIT_WORDS = {w: n for n, w in enumerate(_UNITS.split())}
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
 TENS_WORDS = {w: 10 * (n + 2) for n, w in enumerate(_TENS.split())}
-SPELLED_RE = re.compile(
-    rf"((?:{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred|and)(?:[\s-]+"
-    rf"(?:{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred|and))*)\b",
-    re.I,
-)
+_WORDS = f"{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred"
+# a number word first ("and" alone is no number), then more, "and" allowed between them
+SPELLED_RE = re.compile(rf"((?:{_WORDS})(?:[\s-]+(?:{_WORDS}|and))*)\b", re.I | re.ASCII)
 
 
 def _spelled_number(text: str) -> int | None:
