@@ -1,4 +1,4 @@
-"""History and item documents: readable, newest first, chunked within the model's window."""
+"""History and item documents: readable, newest first, chunked within MiniLM's window."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rag_recs.errors import DataError
 from rag_recs.retrieval.documents import (
     DocumentConfig,
     build_documents,
+    embedding_text,
     item_documents,
     user_documents,
 )
@@ -48,20 +49,33 @@ def _user(docs, user):
     return [d for d in docs if d.metadata["kind"] == "user" and d.metadata["user_id"] == user]
 
 
-def test_titles_and_genres_not_bare_ids(rated: Dataset) -> None:
+def test_titles_not_bare_ids_and_genres_summed_up_once(rated: Dataset) -> None:
     (doc,) = _user(user_documents(rated), 1)
-    assert "Alien (1979) (Horror, Sci-Fi)" in doc.page_content
-    assert "Dune (2021) (Sci-Fi)" in doc.page_content
+    assert "Liked: Dune (2021); Alien (1979)\n" in doc.page_content
     assert "item 10" not in doc.page_content
+    assert "(Horror" not in doc.page_content  # genres are not repeated after every title...
+    assert doc.page_content.splitlines()[-1] == "Genres: Sci-Fi, Horror"  # ...but counted once
 
 
 def test_liked_disliked_and_the_rest_are_separated(rated: Dataset) -> None:
     (doc,) = _user(user_documents(rated, DocumentConfig(verb="watched")), 1)
     lines = doc.page_content.splitlines()
     assert lines[0].startswith("User 1,")
-    assert lines[1] == "Liked: Dune (2021) (Sci-Fi); Alien (1979) (Horror, Sci-Fi)"  # newest first
+    assert lines[1] == "Liked: Dune (2021); Alien (1979)"  # newest first
     assert lines[2] == "Disliked: Babe (1995)"
     assert lines[3] == "Also watched: Casablanca (1942)"
+    assert lines[4] == "Genres: Sci-Fi, Horror"  # most frequent first, ties newest first
+    (other,) = _user(user_documents(rated, DocumentConfig(max_genres=0)), 1)
+    assert "Genres" not in other.page_content
+
+
+def test_the_header_is_stored_but_not_embedded(rated: Dataset) -> None:
+    docs = build_documents(rated)
+    (doc,) = _user(docs, 1)
+    assert embedding_text(doc) == doc.page_content.split("\n", 1)[1]
+    assert not embedding_text(doc).startswith("User") and "1970" not in embedding_text(doc)
+    item = next(d for d in docs if d.metadata["kind"] == "item")
+    assert embedding_text(item) == item.page_content
 
 
 def test_metadata_is_valid_for_chroma_and_describes_the_chunk(rated: Dataset) -> None:
@@ -71,9 +85,9 @@ def test_metadata_is_valid_for_chroma_and_describes_the_chunk(rated: Dataset) ->
     (doc,) = _user(docs, 1)
     assert doc.id == "user:1:0"
     meta = doc.metadata
+    assert set(meta) == {"kind", "user_id", "chunk", "item_ids", "n_items", "hash"}  # no more
     assert meta["item_ids"] == [13, 12, 11, 10]  # newest first, source types kept
     assert meta["chunk"] == 0 and meta["n_items"] == 4
-    assert (meta["time_from"], meta["time_to"]) == (DAY, 4 * DAY)
     assert "1970-01-02 to 1970-01-05" in doc.page_content
 
 
@@ -145,6 +159,19 @@ def test_documents_are_deterministic_and_hashes_follow_content(rated: Dataset) -
     third = {d.id: d.metadata["hash"] for d in build_documents(rated.subset(changed))}
     old = {d.id: d.metadata["hash"] for d in first}
     assert third["user:1:0"] != old["user:1:0"] and third["user:2:0"] == old["user:2:0"]
+
+
+def test_documents_do_not_depend_on_the_order_of_the_rows() -> None:
+    """Same-second interactions are ordered by item id, not by where the rows happen to be."""
+    data = generate(n_users=20, n_items=30)
+    frame = data.interactions.copy()
+    frame["timestamp"] = frame["timestamp"] // 10**6 * 10**6  # many ties
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    first = build_documents(data.subset(frame))
+    second = build_documents(data.subset(shuffled))
+    assert [(d.id, d.metadata["hash"]) for d in first] == [
+        (d.id, d.metadata["hash"]) for d in second
+    ]
 
 
 def test_a_table_without_users_has_no_histories() -> None:

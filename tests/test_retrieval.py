@@ -1,4 +1,7 @@
-"""The history store on real Chroma with the real MiniLM model: sync, search, servers, the CLI."""
+"""The history store on real Chroma with the real models: sync, search, servers, the CLI.
+
+The default model is the packaged static one (distilled from MiniLM); MiniLM stays selectable.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,14 @@ from rag_recs.data.schema import Dataset
 from rag_recs.data.synthetic import generate
 from rag_recs.errors import DataError, RagRecsError
 from rag_recs.retrieval import HistoryStore, LazyEmbeddings, build_documents, overlap
+from rag_recs.retrieval.embeddings import (
+    DEFAULT_MODEL,
+    MINILM,
+    MINILM_BF16,
+    STATIC_DIMS,
+    STATIC_DIR,
+    resolve_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,6 +116,57 @@ def test_history_and_unknown_users(store: HistoryStore, data: Dataset) -> None:
         store.similar_users(99_999)
 
 
+_OFFLINE_LOAD = """
+import json, sys
+from langchain_huggingface import HuggingFaceEmbeddings
+model = HuggingFaceEmbeddings(model_name=sys.argv[1], encode_kwargs={"normalize_embeddings": True})
+texts = ["Liked: Star Wars (1977); Alien (1979)", "Disliked: Babe (1995)"]
+print(json.dumps([model.embed_documents(texts), model.embed_documents(texts[::-1])]))
+"""
+
+
+def test_the_packaged_static_model_loads_offline_and_embeds_deterministically() -> None:
+    """Plain ``HuggingFaceEmbeddings(model_name=DIR)``, the hub switched off, in a new process."""
+    size = sum(p.stat().st_size for p in STATIC_DIR.rglob("*") if p.is_file())
+    assert size < 20 * 2**20, size
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_LOAD, str(STATIC_DIR)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, reversed_ = json.loads(proc.stdout)
+    assert [len(v) for v in first] == [STATIC_DIMS, STATIC_DIMS]
+    assert first == reversed_[::-1]  # the same text, the same vector, whatever its batch
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-3 for v in first)
+    assert first[0] != first[1]
+
+
+def test_the_default_is_the_static_model_and_minilm_stays_selectable(embeddings) -> None:
+    assert embeddings.model == resolve_model() == resolve_model("static")
+    assert embeddings.model.name == DEFAULT_MODEL and embeddings.model.source == str(STATIC_DIR)
+    a = embeddings.embed_query("a quiet film about jazz musicians")
+    assert len(a) == STATIC_DIMS and a == embeddings.embed_query(
+        "a quiet film about jazz musicians"
+    )
+    for name in ("minilm", "all-MiniLM-L6-v2", MINILM):
+        assert resolve_model(name).name == MINILM and resolve_model(name).local
+    bf16 = resolve_model("minilm-bf16")
+    assert (bf16.name, bf16.dtype, bf16.key) == (MINILM_BF16, "bfloat16", "all-minilm-l6-v2-bf16")
+    assert resolve_model(MINILM_BF16) == bf16
+    minilm = LazyEmbeddings("minilm")
+    vector = minilm.embed_query("a quiet film about jazz musicians")
+    assert len(vector) == 384 and minilm.loaded and minilm.model.key == "all-minilm-l6-v2"
+
+
 def test_missing_or_other_model_stores_are_refused(tmp_path: Path, store: HistoryStore) -> None:
     with pytest.raises(RagRecsError, match="no store at"):
         HistoryStore(tmp_path / "nothing")
@@ -114,6 +176,11 @@ def test_missing_or_other_model_stores_are_refused(tmp_path: Path, store: Histor
         HistoryStore(tmp_path / "empty")
     with pytest.raises(RagRecsError, match="built with the embedding model"):
         HistoryStore(store.location, embeddings="sentence-transformers/all-mpnet-base-v2")
+    assert store.collection.metadata["embedding_model"] == DEFAULT_MODEL
+    for other in ("minilm", "minilm-bf16"):  # MiniLM's vectors do not match the static model's
+        with pytest.raises(RagRecsError, match=f"built with the embedding model '{DEFAULT_MODEL}'"):
+            HistoryStore(store.location, embeddings=other)
+    assert HistoryStore(store.location).model.name == DEFAULT_MODEL  # the recorded model
 
 
 def test_changed_histories_update_and_removed_users_delete(tmp_path: Path, embeddings) -> None:
@@ -139,7 +206,7 @@ def test_an_interrupted_build_is_completed_without_duplicates(
 ) -> None:
     tiny = _tiny()
     history = HistoryStore(tmp_path / "s", embeddings=embeddings, create=True)
-    real = history.vectorstore.add_texts
+    real = history._write
     calls = []
 
     def killed_after_one_batch(*args, **kwargs):
@@ -148,7 +215,7 @@ def test_an_interrupted_build_is_completed_without_duplicates(
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(history.vectorstore, "add_texts", killed_after_one_batch)
+    monkeypatch.setattr(history, "_write", killed_after_one_batch)
     with pytest.raises(KeyboardInterrupt):
         history.sync(tiny, progress=False, batch_size=8)
     assert history.count() == 8
@@ -264,6 +331,7 @@ def test_cli_index_and_search(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     built = _json(_cli(workspace, "index", "--data", str(source), "--json"))
     assert built["added"] == built["documents"] > 0 and built["unchanged"] == 0
+    assert built["embedding_model"] == DEFAULT_MODEL and "store-static-minilm" in built["store"]
     again = _cli(workspace, "index", "--data", str(source))
     assert again.returncode == 0, again.stderr
     assert f"0 added, 0 updated, 0 deleted, {built['documents']} unchanged" in again.stdout

@@ -1,15 +1,22 @@
 """Interaction histories and the item catalog as text documents for embedding and for an LLM.
 
 A user's history is packed oldest to newest into chunks that fit the embedding model's window;
-each chunk reads newest first, names items by title and genres, splits liked from disliked
-items where ratings exist, and repeats the user's identity. Chunks are cut from the oldest end,
-so new interactions change only the user's last chunk and re-embed nothing else.
+each chunk reads newest first, names items by title, splits liked from disliked items where
+ratings exist, ends with the chunk's most frequent genres, and starts with a header naming the
+user. Chunks are cut from the oldest end, so new interactions change only the user's last chunk
+and re-embed nothing else.
+
+What is embedded is what retrieval compares (see :func:`embedding_text`): the titles and the
+genre line, not the header, whose user id, part number and dates say nothing about taste. Genres
+are summed up once per chunk rather than repeated after every title: repeated on every line they
+outweighed the titles, and neighbours found by the vectors shared fewer items.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,13 +35,14 @@ USER_KIND, ITEM_KIND = "user", "item"
 class DocumentConfig:
     """How histories become text.
 
-    ``max_chars`` bounds one chunk: 600 characters of titles and genres are about 150-220
-    word pieces, inside MiniLM's 256-token window with room for the header.
+    ``max_chars`` bounds one chunk's titles: 600 characters are about 150-220 word pieces,
+    inside MiniLM's 256-token window with room for the header and the genre line.
     """
 
     max_items: int = 25
     max_chars: int = 600
     max_line_chars: int = 120
+    max_genres: int = 5
     liked_at: float = 4.0
     disliked_at: float = 2.0
     verb: str | None = None  # "read", "watched", ...; None picks one from the data's name
@@ -54,6 +62,14 @@ def content_hash(text: str, metadata: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def embedding_text(doc: Document) -> str:
+    """The part of a document that is embedded: a user chunk without its header line."""
+    if doc.metadata.get("kind") == USER_KIND:
+        _, _, body = doc.page_content.partition("\n")
+        return body or doc.page_content
+    return doc.page_content
+
+
 def build_documents(dataset: Dataset, config: DocumentConfig | None = None) -> list[Document]:
     """Every user's history chunks, then the item catalog (when the data describes its items)."""
     return user_documents(dataset, config) + item_documents(dataset, config)
@@ -64,11 +80,12 @@ def user_documents(dataset: Dataset, config: DocumentConfig | None = None) -> li
     config = config or DocumentConfig()
     if not dataset.has_users:
         raise DataError("the data has no user and item columns: there are no histories to index")
-    lines = _item_lines(dataset, config.max_line_chars)
+    titles = _item_titles(dataset, config.max_line_chars)
+    genres = _item_genres(dataset)
     verb = config.verb or _verb(dataset)
     docs = []
     for user, items, ratings, times in _histories(dataset):
-        chunk_texts = [lines.get(i) or _fallback(i) for i in items]
+        chunk_texts = [titles.get(i) or _fallback(i) for i in items]
         for number, (lo, hi) in enumerate(_chunks(chunk_texts, config)):
             docs.append(
                 _user_chunk(
@@ -78,6 +95,7 @@ def user_documents(dataset: Dataset, config: DocumentConfig | None = None) -> li
                     chunk_texts[lo:hi],
                     None if ratings is None else ratings[lo:hi],
                     None if times is None else times[lo:hi],
+                    genres,
                     config,
                     verb,
                 )
@@ -114,10 +132,19 @@ def item_documents(dataset: Dataset, config: DocumentConfig | None = None) -> li
 
 
 def _histories(dataset: Dataset) -> Iterator[tuple[Any, list, list | None, list | None]]:
-    """(user, items, ratings, times) per user, oldest first (file order breaks time ties)."""
+    """(user, items, ratings, times) per user, oldest first.
+
+    Item ids break time ties (MovieLens has many same-second ratings), so the documents do not
+    depend on the rows' order: a split or a re-sorted file re-embeds only what really changed.
+    """
     frame = dataset.interactions
     keys = [USER, TIME] if TIME in frame else [USER]
-    order = frame.sort_values(keys, kind="stable") if len(keys) > 1 else frame
+    order = frame
+    if len(keys) > 1:
+        try:
+            order = frame.sort_values([*keys, ITEM], kind="stable")
+        except TypeError:  # item ids of mixed types: file order breaks the ties
+            order = frame.sort_values(keys, kind="stable")
     users = order[USER].to_numpy()
     cuts = np.flatnonzero(users[1:] != users[:-1]) + 1 if len(keys) > 1 else None
     if cuts is None:  # no times: group by user keeping file order
@@ -157,6 +184,7 @@ def _user_chunk(
     lines: list[str],
     ratings: list | None,
     times: list | None,
+    genres: dict[Any, list[str]],
     config: DocumentConfig,
     verb: str,
 ) -> Document:
@@ -173,15 +201,16 @@ def _user_chunk(
         rest = [i for i in order if config.disliked_at < ratings[i] < config.liked_at]
         sections = [("Liked", liked), ("Disliked", disliked), (f"Also {verb}", rest)]
     body = [f"{name}: " + "; ".join(lines[i] for i in rows) for name, rows in sections if rows]
-    metadata: dict[str, Any] = {
+    counts = Counter(g for i in order for g in genres.get(items[i], ()))
+    if counts and config.max_genres > 0:
+        body.append("Genres: " + ", ".join(g for g, _ in counts.most_common(config.max_genres)))
+    metadata: dict[str, Any] = {  # only what retrieval reads back: every key costs a write
         "kind": USER_KIND,
         "user_id": user,
         "chunk": number,
         "item_ids": _homogeneous([items[i] for i in order]),
         "n_items": len(items),
     }
-    if times:
-        metadata["time_from"], metadata["time_to"] = int(times[0]), int(times[-1])
     return _document(user_doc_id(user, number), "\n".join([header, *body]), metadata)
 
 
@@ -190,20 +219,27 @@ def _document(doc_id: str, text: str, metadata: dict[str, Any]) -> Document:
     return Document(page_content=text, metadata=metadata, id=doc_id)
 
 
-def _item_lines(dataset: Dataset, max_chars: int) -> dict[Any, str]:
-    """item -> "Title (genre, genre)", clipped so one line can never fill a chunk."""
+def _item_titles(dataset: Dataset, max_chars: int) -> dict[Any, str]:
+    """item -> title, clipped so one title can never fill a chunk."""
     items = dataset.items
-    if items is None:
+    if items is None or TITLE not in items:
         return {}
-    titles = items[TITLE] if TITLE in items else [None] * len(items)
-    genres = items[GENRES] if GENRES in items else [None] * len(items)
     lines = {}
-    for item, title, tags in zip(items[ITEM], titles, genres, strict=True):
-        item = to_python(item)
-        name = title if isinstance(title, str) and title else _fallback(item)
-        tags = _tags(tags)
-        lines[item] = _clip(f"{name} ({', '.join(tags)})" if tags else name, max_chars)
+    for item, title in zip(items[ITEM], items[TITLE], strict=True):
+        if isinstance(title, str) and title:
+            lines[to_python(item)] = _clip(title, max_chars)
     return lines
+
+
+def _item_genres(dataset: Dataset) -> dict[Any, list[str]]:
+    items = dataset.items
+    if items is None or GENRES not in items:
+        return {}
+    return {
+        to_python(item): tags
+        for item, value in zip(items[ITEM], items[GENRES], strict=True)
+        if (tags := _tags(value))
+    }
 
 
 def _tags(value: Any) -> list[str]:

@@ -4,6 +4,10 @@
 unchanged are skipped (and the embedding model is not even loaded when nothing changed),
 changed ones are re-embedded, vanished ones are deleted. Every batch is committed as it goes,
 so a build that was killed midway is completed by the next one.
+
+Documents are written with their vectors straight into the collection, in batches as large as
+the client takes (each write has a fixed cost), embedding :func:`embedding_text` while
+storing the whole text; searches go through LangChain's ``Chroma``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from langchain_core.retrievers import BaseRetriever
 from rag_recs.data.schema import Dataset
 from rag_recs.errors import DataError, RagRecsError, StoreMissing
 from rag_recs.retrieval import client as clients
-from rag_recs.retrieval.documents import ITEM_KIND, USER_KIND, DocumentConfig, build_documents
+from rag_recs.retrieval.documents import (
+    ITEM_KIND,
+    USER_KIND,
+    DocumentConfig,
+    build_documents,
+    embedding_text,
+)
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
 
 if TYPE_CHECKING:
@@ -34,6 +44,8 @@ COLLECTION = "rag-recs"
 KINDS = (USER_KIND, ITEM_KIND)
 _SPACE = {"hnsw": {"space": "cosine"}}
 _PAGE = 20_000
+_PIECE = 256  # documents per call into the model (the progress bar's step)
+_COMMIT_S = 10.0  # a batch older than this is written even when not full
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 
 
@@ -165,9 +177,13 @@ class HistoryStore:
         *,
         config: DocumentConfig | None = None,
         progress: bool = True,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> SyncSummary:
-        """Make the store hold exactly ``dataset``'s documents, embedding only what changed."""
+        """Make the store hold exactly ``dataset``'s documents, embedding only what changed.
+
+        ``batch_size`` caps the documents per write (default: as many as the client takes);
+        a slow model's batches are written every few seconds whatever their size.
+        """
         start = time.perf_counter()
         docs = build_documents(dataset, config)
         stored = self._stored_hashes()
@@ -177,7 +193,8 @@ class HistoryStore:
         updated = sum(d.id in stored for d in todo)
         if todo:
             self.embeddings.load()  # a model that cannot load fails before anything is written
-        size = max(1, min(batch_size, self.client.get_max_batch_size()))
+        most = self.client.get_max_batch_size()
+        size = max(1, min(batch_size or most, most))
         for lo in range(0, len(deleted), size):
             self.vectorstore.delete(ids=deleted[lo : lo + size])
         if todo:
@@ -308,6 +325,7 @@ class HistoryStore:
             offset += _PAGE
 
     def _embed(self, docs: Sequence[Document], size: int, progress: bool) -> None:
+        """Embed ``docs`` a piece at a time; write a batch when it is full or a few seconds old."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -319,16 +337,31 @@ class HistoryStore:
             console=Console(stderr=True),
             disable=not progress,
         )
+        piece = min(size, _PIECE)
         with bar:
             task = bar.add_task(f"embedding ({self.model.key})", total=len(docs))
-            for lo in range(0, len(docs), size):
-                batch = docs[lo : lo + size]
-                self.vectorstore.add_texts(
-                    [d.page_content for d in batch],
-                    metadatas=[d.metadata for d in batch],
-                    ids=[d.id for d in batch],  # type: ignore[misc]
-                )
+            pending: list[Document] = []
+            vectors: list[list[float]] = []
+            written = time.perf_counter()
+            for lo in range(0, len(docs), piece):
+                batch = docs[lo : lo + piece]
+                vectors += self.embeddings.embed_documents([embedding_text(d) for d in batch])
+                pending += batch
+                last = lo + piece >= len(docs)
+                if last or len(pending) >= size or time.perf_counter() - written > _COMMIT_S:
+                    for start in range(0, len(pending), size):
+                        self._write(pending[start : start + size], vectors[start : start + size])
+                    pending, vectors, written = [], [], time.perf_counter()
                 bar.advance(task, len(batch))
+
+    def _write(self, docs: Sequence[Document], vectors: list[list[float]]) -> None:
+        """One committed write: ids, vectors, whole texts and metadata."""
+        self.collection.upsert(
+            ids=[d.id for d in docs],  # type: ignore[misc]
+            embeddings=vectors,  # type: ignore[arg-type]
+            documents=[d.page_content for d in docs],
+            metadatas=[d.metadata for d in docs],
+        )
 
 
 def _lazy(
