@@ -624,18 +624,24 @@ def report(results: list[dict], args: argparse.Namespace) -> dict:
         )
     print_table(
         "Bytes per interaction: peak RSS / rows",
-        ["size", "rows", "train peak MiB", "train B / interaction", "hungriest step MiB",
-         "hungriest B / interaction"],
+        ["size", "rows", "train peak MiB", "train B / interaction", "hungriest finished step MiB",
+         "its B / interaction"],
         per,
     )  # fmt: skip
     ram = ram_bytes()
     estimates = {"ram_bytes": ram, "train": capacity(train_points, ram)}
     estimates["hungriest"] = capacity(hungriest_points, ram)
-    for key, what in (("train", "the full default fit"), ("hungriest", "every step")):
+    for key, what in (
+        ("train", "the full default fit"),
+        ("hungriest", "the hungriest finished step"),
+    ):
         est = estimates[key]
         if not est:
             continue
-        line = f"ESTIMATE (not measured): {what} fits in {ram / 2**30:.1f} GiB RAM up to about "
+        line = (
+            f"ESTIMATE (not measured): on this machine ({ram / 2**30:.1f} GiB RAM, "
+            f"{os.cpu_count()} cores), {what} fits up to about "
+        )
         if "linear_max_n" in est:
             line += (
                 f"{est['linear_max_n']:.2g} interactions (line through the peaks at "
