@@ -54,8 +54,10 @@ class Assistant:
         store: Any = None,
         llm: Any = None,
         config: AssistantConfig | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.dataset, self.ranker, self.store, self.llm = dataset, ranker, store, llm
+        self.notes = list(notes or [])  # how it was built, said in every recommendation
         self.config = config or AssistantConfig()
         self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
         self.genres = self._genres()
@@ -127,6 +129,7 @@ class Assistant:
         user = self.resolve_user(user)
         self.current_user = user
         answer = Answer(question or f"recommend {k} items for user {user}", user=user)
+        answer.notes.extend(self.notes)
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
             return answer

@@ -13,6 +13,7 @@ storing the whole text; searches go through LangChain's ``Chroma``.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -58,6 +59,7 @@ class SyncSummary:
     deleted: int
     unchanged: int
     seconds: float = 0.0
+    complete: bool = True  # False when the sync was stopped before it was done
 
     @property
     def embedded(self) -> int:
@@ -178,11 +180,14 @@ class HistoryStore:
         config: DocumentConfig | None = None,
         progress: bool = True,
         batch_size: int | None = None,
+        stop: threading.Event | None = None,
     ) -> SyncSummary:
         """Make the store hold exactly ``dataset``'s documents, embedding only what changed.
 
         ``batch_size`` caps the documents per write (default: as many as the client takes);
-        a slow model's batches are written every few seconds whatever their size.
+        a slow model's batches are written every few seconds whatever their size. When
+        ``stop`` is set, the sync writes what it has embedded and returns, incomplete; the next
+        sync carries on from there. A complete sync records the data's fingerprint.
         """
         start = time.perf_counter()
         docs = build_documents(dataset, config)
@@ -190,25 +195,32 @@ class HistoryStore:
         wanted = {d.id: d for d in docs}
         deleted = [i for i in stored if i not in wanted]
         todo = [d for d in docs if stored.get(d.id) != d.metadata["hash"]]
-        updated = sum(d.id in stored for d in todo)
         if todo:
             self.embeddings.load()  # a model that cannot load fails before anything is written
         most = self.client.get_max_batch_size()
         size = max(1, min(batch_size or most, most))
         for lo in range(0, len(deleted), size):
             self.vectorstore.delete(ids=deleted[lo : lo + size])
+        done = len(todo)
         if todo:
-            self._embed(todo, size, progress)
+            done = self._embed(todo, size, progress, stop)
+        complete = done == len(todo)
         meta = self.collection.metadata or {}
-        if meta.get("data") != dataset.name:
-            self.collection.modify(metadata={**meta, "data": dataset.name})
+        wanted_meta = {"data": dataset.name, "synced": dataset.fingerprint if complete else ""}
+        if any(meta.get(k) != v for k, v in wanted_meta.items()):
+            self.collection.modify(metadata={**meta, **wanted_meta})
         return SyncSummary(
-            added=len(todo) - updated,
-            updated=updated,
+            added=sum(d.id not in stored for d in todo[:done]),
+            updated=sum(d.id in stored for d in todo[:done]),
             deleted=len(deleted),
             unchanged=len(docs) - len(todo),
             seconds=time.perf_counter() - start,
+            complete=complete,
         )
+
+    def synced(self, dataset: Dataset) -> bool:
+        """Did a sync of exactly this data complete (nothing to add, change or delete)?"""
+        return (self.collection.metadata or {}).get("synced") == dataset.fingerprint
 
     def search(self, text: str, k: int = 5, kind: str | None = None) -> list[Document]:
         """The ``k`` documents nearest to ``text``; ``metadata["score"]``: cosine similarity."""
@@ -324,8 +336,17 @@ class HistoryStore:
                 return hashes
             offset += _PAGE
 
-    def _embed(self, docs: Sequence[Document], size: int, progress: bool) -> None:
-        """Embed ``docs`` a piece at a time; write a batch when it is full or a few seconds old."""
+    def _embed(
+        self,
+        docs: Sequence[Document],
+        size: int,
+        progress: bool,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Embed ``docs`` a piece at a time; write a batch when it is full or a few seconds old.
+
+        Returns how many were written: all, unless ``stop`` was set (the rest waits for later).
+        """
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -347,12 +368,16 @@ class HistoryStore:
                 batch = docs[lo : lo + piece]
                 vectors += self.embeddings.embed_documents([embedding_text(d) for d in batch])
                 pending += batch
-                last = lo + piece >= len(docs)
+                halt = stop is not None and stop.is_set()
+                last = halt or lo + piece >= len(docs)
                 if last or len(pending) >= size or time.perf_counter() - written > _COMMIT_S:
                     for start in range(0, len(pending), size):
                         self._write(pending[start : start + size], vectors[start : start + size])
                     pending, vectors, written = [], [], time.perf_counter()
                 bar.advance(task, len(batch))
+                if halt:
+                    return lo + len(batch)
+        return len(docs)
 
     def _write(self, docs: Sequence[Document], vectors: list[list[float]]) -> None:
         """One committed write: ids, vectors, whole texts and metadata."""
