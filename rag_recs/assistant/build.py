@@ -135,7 +135,9 @@ def build_assistant(
             "come from exact overlap with every user"
         )
     model = llm
-    if llm is None or isinstance(llm, str) or type(llm).__name__ == "LLMConfig":
+    if llm is None or (isinstance(llm, str) and llm.strip().lower() == "none"):
+        model = None  # no LLM: nothing of the LLM layer is even imported
+    elif isinstance(llm, str) or type(llm).__name__ == "LLMConfig":
         from rag_recs.llm import build_llm
 
         model = build_llm(llm or "none")

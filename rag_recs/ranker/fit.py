@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 
 from rag_recs.config import RankerConfig
 from rag_recs.data.index import InteractionIndex
@@ -270,6 +269,8 @@ def _explicit_validation(
     y = labels[valid_rows].numpy()
 
     def validate() -> float:
+        from sklearn.metrics import roc_auc_score  # slow to import: only where it is needed
+
         scores = predict_logits(model, query, items).cpu().numpy()
         return float(roc_auc_score(y, scores)) if 0 < y.mean() < 1 else 0.0
 

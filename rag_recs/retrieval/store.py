@@ -18,13 +18,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chromadb.errors import NotFoundError
-from langchain_chroma import Chroma
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 
 from rag_recs.data.schema import Dataset
 from rag_recs.errors import DataError, RagRecsError, StoreMissing
@@ -39,6 +38,9 @@ from rag_recs.retrieval.documents import (
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+    from langchain_core.retrievers import BaseRetriever
+
     from rag_recs.workspace import Workspace
 
 COLLECTION = "rag-recs"
@@ -142,9 +144,16 @@ class HistoryStore:
         elif not create and collection_.count() == 0:
             raise StoreMissing(f"the store at {self.location} is empty: run {index_hint}")
         self.client, self.collection = client, collection_
-        self.vectorstore = Chroma(
+
+    @cached_property
+    def vectorstore(self) -> Chroma:
+        """LangChain's view of the collection, for text search (imported when first needed:
+        writes and similar-user queries go to the collection directly)."""
+        from langchain_chroma import Chroma
+
+        return Chroma(
             client=self.client,
-            collection_name=collection,
+            collection_name=self.collection_name,
             embedding_function=self.embeddings,
             create_collection_if_not_exists=False,
         )
