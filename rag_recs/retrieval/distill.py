@@ -32,7 +32,12 @@ DTYPE = "float16"
 _KEEP = ("config_sentence_transformers.json", "model.safetensors", "tokenizer.json")
 _MODULES = [
     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"},
-    {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"},
+    {
+        "idx": 1,
+        "name": "1",
+        "path": "1_Normalize",
+        "type": "sentence_transformers.models.Normalize",
+    },
 ]
 
 
