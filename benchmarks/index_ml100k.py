@@ -48,9 +48,9 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import ml100k_path, print_table  # noqa: E402
 
 MODELS = {  # --models name -> (row label, --embeddings value; None = the default)
-    "minilm": ("MiniLM-L6 fp32 (old default)", "minilm"),
-    "minilm-bf16": ("MiniLM-L6 bf16", "minilm-bf16"),
-    "static": ("static from MiniLM (default)", None),
+    "minilm": ("MiniLM fp32 (old default)", "minilm"),
+    "minilm-bf16": ("MiniLM bf16", "minilm-bf16"),
+    "static": ("static (default)", None),
 }
 
 
@@ -208,18 +208,17 @@ def main() -> None:
             in_process, whole, documents = resync
             first = results["static"][1]
             rows.append(
-                ["  no-change re-sync, in-process", f"{documents:,}", f"{in_process:.2f}", "",
+                ["  no-change, in-process", f"{documents:,}", f"{in_process:.2f}", "",
                  "", "", f"{in_process / first:.1%} of first", "", "", ""]
             )  # fmt: skip
             rows.append(
-                ["  no-change `rag-recs index`", f"{documents:,}", f"{whole:.1f}", "", "", "",
+                ["  no-change, whole process", f"{documents:,}", f"{whole:.1f}", "", "", "",
                  f"{whole / first:.1%} of first", "", "", ""]
             )  # fmt: skip
     print_table(
-        f"Indexing MovieLens-100K, whole `rag-recs index` processes ({os.cpu_count()} CPUs; "
-        f"runs under a minute: median of {args.repeat}); neighbours: {len(sample or [])} users, "
-        f"exact Jaccard top-10 in vector top-30; assistant (llm none) on {args.eval_users} "
-        "leave-one-out users",
+        f"rag-recs index on MovieLens-100K ({os.cpu_count()} CPUs, runs under a minute: median "
+        f"of {args.repeat}); neighbour share: {len(sample or [])} users' exact Jaccard top-10 in "
+        f"the vector top-30; assistant: llm none, {args.eval_users} leave-one-out users",
         ["embeddings", "documents", "index (s)", "CPU (s)", "sync (s)", "documents/s",
          "speed-up", "neighbour share", "Recall@10 / NDCG@10", "target met"],
         rows,
