@@ -33,7 +33,8 @@ EmbeddingsOpt = Annotated[
     str | None,
     typer.Option(
         "--embeddings",
-        help="A sentence-transformers model name or directory (default: a static model distilled from all-MiniLM-L6-v2; minilm, minilm-bf16 select MiniLM).",
+        help="A sentence-transformers model name or directory (default: a static model "
+        "distilled from all-MiniLM-L6-v2; minilm, minilm-bf16 select MiniLM).",
     ),
 ]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
