@@ -35,8 +35,8 @@ from rag_recs.errors import RagRecsError
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_BF16 = MINILM + "@bfloat16"
-# The static model distilled from MiniLM: the name is what a store records, so it changes with any change
-# of the distillation settings (see distill.py), and stores built with another version refuse.
+# The static model distilled from MiniLM: the name is what a store records, so it changes with
+# any change of the distillation settings (see distill.py); stores of another version refuse.
 STATIC_DIMS = 256
 STATIC_MODEL = f"rag-recs/static-all-MiniLM-L6-v2-{STATIC_DIMS}d"
 DEFAULT_MODEL = STATIC_MODEL
