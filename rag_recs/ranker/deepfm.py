@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -41,16 +43,49 @@ class DeepFM(nn.Module):
         q_vec, q_w = self.embedding(query.sparse, query.dense, query.bags)  # [B, Fq, d], [B, Fq]
         if items is None:
             return self.bias + q_w.sum(1) + self.fm(q_vec) + self.mlp(q_vec.flatten(1))
-        i_vec, i_w = self.embedding(
-            items.sparse, items.dense, items.bags, dense_from=query.dense.shape[-1]
-        )  # [b, M, Fi, d], [b, M, Fi]
-        if i_vec.shape[1] == 1 and i_vec.shape[0] == q_vec.shape[0]:  # one item each: plain
+        b, m = items.sparse.shape[:2]
+        if m == 1 and b == q_vec.shape[0]:  # one item each: DeepFM over the joined fields
+            i_vec, i_w = self.embedding(
+                items.sparse, items.dense, items.bags, dense_from=query.dense.shape[-1]
+            )  # [B, 1, Fi, d], [B, 1, Fi]
             vectors = torch.cat([q_vec, i_vec[:, 0]], 1)  # [B, Fq + Fi, d]
             logits = q_w.sum(1) + i_w[:, 0].sum(1) + self.fm(vectors) + self.mlp(vectors.flatten(1))
             return (self.bias + logits).unsqueeze(1)  # [B, 1]
-        q_sum, i_sum = q_vec.sum(1).unsqueeze(1), i_vec.sum(2)  # [B, 1, d], [b, M, d]
-        squares = q_vec.pow(2).sum(1).unsqueeze(1) + i_vec.pow(2).sum(2)  # [B, M, d]
-        fm = 0.5 * ((q_sum + i_sum).pow(2) - squares).sum(-1)  # [B, M]
-        linear = q_w.sum(1, keepdim=True) + i_w.sum(-1)  # [B, M]
-        mlp = self.mlp.forward_split(q_vec.flatten(1), i_vec.flatten(2))  # [B, M]
-        return self.bias + linear + fm + mlp
+        return self.score(query, self.item_side(items), (q_vec, q_w))
+
+    def item_side(self, items: Tensors) -> ItemSide:
+        """What the logits need of M items [b, M], computed once however many queries follow."""
+        dense_from = self.embedding.dense.shape[0] - items.dense.shape[-1]  # item fields last
+        i_vec, i_w = self.embedding(items.sparse, items.dense, items.bags, dense_from=dense_from)
+        sums = i_vec.sum(2)  # [b, M, d]
+        fm = 0.5 * (sums.pow(2).sum(-1) - i_vec.pow(2).sum((2, 3)))  # pairs among item fields
+        return ItemSide(i_w.sum(-1) + fm, sums, self.mlp.project_items(i_vec.flatten(2)))
+
+    def score(
+        self,
+        query: Tensors,
+        side: ItemSide,
+        embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Logits [B, M] of a query's M items, given the items' :meth:`item_side`.
+
+        FM over query + item fields = FM(query) + FM(item) + <sum of query vectors, sum of item
+        vectors>: for items shared by every query ([1, M]) the cross term is one matrix product.
+        """
+        q_vec, q_w = embedded or self.embedding(query.sparse, query.dense, query.bags)
+        q_sum = q_vec.sum(1)  # [B, d]
+        own = self.bias + q_w.sum(1) + 0.5 * (q_sum.pow(2).sum(-1) - q_vec.pow(2).sum((1, 2)))
+        if side.sums.shape[0] == 1:  # the same M items for every query
+            cross = q_sum @ side.sums[0].T  # [B, M]
+        else:
+            cross = torch.bmm(side.sums, q_sum.unsqueeze(-1)).squeeze(-1)  # [B, M]
+        mlp = self.mlp.forward_projected(q_vec.flatten(1), side.hidden)
+        return own.unsqueeze(1) + side.linear + cross + mlp
+
+
+class ItemSide(NamedTuple):
+    """M items' share of DeepFM's logit: their own terms, vector sums, first MLP layer."""
+
+    linear: torch.Tensor  # [b, M]: first-order weights + FM among the item fields
+    sums: torch.Tensor  # [b, M, d]: sum of the item field vectors
+    hidden: torch.Tensor  # [b, M, H]: the items' part of the first MLP layer

@@ -108,15 +108,21 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
 
-    def forward_split(self, query: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def project_items(self, items: torch.Tensor) -> torch.Tensor:
+        """The items' share [b, M, H] of the first layer, for :meth:`forward_projected`."""
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        return F.linear(items, first.weight[:, first.in_features - items.shape[-1] :])
+
+    def forward_projected(self, query: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
         """The tower over ``cat(query, item)`` for M items per query, without repeating the query.
 
-        ``query`` [B, Q] and ``items`` [B or 1, M, I] -> logits [B, M]. The first layer is linear,
-        so W @ cat(q, i) = W_q @ q + W_i @ i: the query's part is computed once, not M times.
+        ``query`` [B, Q] and ``projected`` [B or 1, M, H] (from :meth:`project_items`) -> logits
+        [B, M]. The first layer is linear, so W @ cat(q, i) = W_q @ q + W_i @ i: the query's part
+        is computed once, not M times, and the items' part once for all queries.
         """
         first = self.net[0]
         assert isinstance(first, nn.Linear)
-        n_query = query.shape[-1]
-        hidden = F.linear(query, first.weight[:, :n_query], first.bias)  # [B, H]
-        hidden = hidden.unsqueeze(1) + F.linear(items, first.weight[:, n_query:])  # [B, M, H]
-        return self.net[1:](hidden).squeeze(-1)  # [B, M]
+        hidden = F.linear(query, first.weight[:, : query.shape[-1]], first.bias)  # [B, H]
+        hidden = (hidden.unsqueeze(1) + projected).relu_()  # [B, M, H]; net[1] is this ReLU
+        return self.net[2:](hidden).squeeze(-1)  # [B, M]

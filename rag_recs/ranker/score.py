@@ -1,8 +1,9 @@
 """Scoring with a trained ranker: any items for a user, the whole catalog for many users, top-K.
 
 A user's query (user fields, and the history field from their latest items) is embedded once
-and scored against every item in one pass (:meth:`DeepFM.forward` with [1, M] items), so
-scoring a catalog costs one small MLP per (user, item) pair and nothing else.
+and scored against every item in one pass; the items' share of the logit
+(:meth:`DeepFM.item_side`) is computed once for all users. Scoring a catalog costs one matrix
+product for the FM cross terms and the MLP's upper layers per (user, item) pair.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rag_recs.ranker.train import predict_logits
 class Scorer:
     """Logits and probabilities from a :class:`Trained` ranker."""
 
-    def __init__(self, trained: Trained, chunk_pairs: int = 1 << 16) -> None:
+    def __init__(self, trained: Trained, chunk_pairs: int = 1 << 14) -> None:
         self.trained = trained
         self.model = trained.model
         self.device = next(trained.model.parameters()).device
@@ -79,12 +80,12 @@ class Scorer:
         n_items = self.index.n_items
         out = np.empty((len(user_rows), n_items + 1), np.float32)
         out[:, 0] = -np.inf
-        items = self._items()
+        side = self.model.item_side(self._items())  # once for every user
         per = max(1, self.chunk_pairs // max(n_items, 1))
         for s in range(0, len(user_rows), per):
             part = None if history is None else history[s : s + per]
             query = self.query(np.asarray(user_rows[s : s + per]), part)
-            out[s : s + per, 1:] = self.model(query, items).cpu().numpy()  # [users, n_items]
+            out[s : s + per, 1:] = self.model.score(query, side).cpu().numpy()  # [users, items]
         return out
 
     @torch.inference_mode()
