@@ -15,6 +15,7 @@ from rag_recs.retrieval.documents import (
     build_documents,
     embedding_text,
     item_documents,
+    item_ids,
     user_documents,
 )
 from rag_recs.retrieval.overlap import jaccard, overlap
@@ -86,7 +87,7 @@ def test_metadata_is_valid_for_chroma_and_describes_the_chunk(rated: Dataset) ->
     assert doc.id == "user:1:0"
     meta = doc.metadata
     assert set(meta) == {"kind", "user_id", "chunk", "item_ids", "n_items", "hash"}  # no more
-    assert meta["item_ids"] == [13, 12, 11, 10]  # newest first, source types kept
+    assert item_ids(meta) == [13, 12, 11, 10]  # newest first, source types kept
     assert meta["chunk"] == 0 and meta["n_items"] == 4
     assert "1970-01-02 to 1970-01-05" in doc.page_content
 
@@ -96,7 +97,7 @@ def test_no_titles_fall_back_to_item_ids_and_no_ratings_to_one_list() -> None:
     docs = build_documents(from_frame(frame, name="clicks"))
     assert [d.id for d in docs] == ["user:u1:0", "user:u2:0"]  # no item table: no item documents
     assert docs[0].page_content.splitlines()[1] == "Seen: item b; item a"
-    assert docs[0].metadata["item_ids"] == ["b", "a"]
+    assert item_ids(docs[0].metadata) == ["b", "a"]
 
 
 def test_long_histories_are_chunked_with_the_user_in_every_chunk() -> None:
@@ -112,7 +113,7 @@ def test_long_histories_are_chunked_with_the_user_in_every_chunk() -> None:
         assert doc.metadata["user_id"] == 7
         assert doc.metadata["n_items"] <= 25
         assert len(doc.page_content) < config.max_chars + 150  # header and section labels
-        seen += doc.metadata["item_ids"]
+        seen += item_ids(doc.metadata)
     assert sorted(seen) == list(range(100))  # every interaction once, nothing lost
     # chunk 0 is the oldest: appending an interaction changes only the newest chunk
     titles = {i: f"A film with a rather long title number {i}" for i in range(101)}

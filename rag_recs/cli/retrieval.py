@@ -195,13 +195,15 @@ def _similar(history: Any, user: Any, k: int) -> list[dict[str, Any]]:
 
 
 def _hit(doc: Any) -> dict[str, Any]:
+    from rag_recs.retrieval.documents import item_ids
+
     meta = doc.metadata
     row: dict[str, Any] = {"id": doc.id, "kind": meta.get("kind"), "score": round(meta["score"], 4)}
     if meta.get("kind") == "item":
         row.update(item_id=meta.get("item_id"), title=meta.get("title"))
     else:
         row.update(
-            user_id=meta.get("user_id"), chunk=meta.get("chunk"), item_ids=meta.get("item_ids", [])
+            user_id=meta.get("user_id"), chunk=meta.get("chunk"), item_ids=item_ids(meta)
         )
     row["text"] = doc.page_content
     return row

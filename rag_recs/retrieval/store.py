@@ -34,6 +34,7 @@ from rag_recs.retrieval.documents import (
     DocumentConfig,
     build_documents,
     embedding_text,
+    item_ids,
 )
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
 
@@ -312,7 +313,7 @@ class HistoryStore:
                 include=["metadatas"],
             )
             for meta in got["metadatas"]:
-                out[meta["user_id"]].update(meta.get("item_ids") or [])
+                out[meta["user_id"]].update(item_ids(meta))
         return out
 
     def resolve_user(self, user: Any) -> Any:
