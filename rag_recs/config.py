@@ -48,7 +48,7 @@ class RankerConfig(BaseModel):
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
     negatives: int = Field(8, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
-    history_len: int = Field(20, ge=0, description="recent items used as a feature; 0 = off")
+    history_len: int = Field(10, ge=0, description="recent items used as a feature; 0 = off")
     categorical: list[str] = Field(
         default_factory=list, description="force these columns categorical"
     )
