@@ -2,9 +2,9 @@
 
 Implicit feedback (the default for interaction data) trains every positive against
 ``negatives`` items sampled per epoch from those the user never touched, and validates by
-Recall@10 on the last item of up to ``valid_users`` users. Explicit labels (a ``label`` column,
-or ``rating >= threshold``) validate by AUC on each user's latest share. A generic CTR table
-has no users or items: every column is a context feature.
+the full-list NDCG of the last item of up to ``valid_users`` users (held out of training).
+Explicit labels (a ``label`` column, or ``rating >= threshold``) validate by AUC on each user's
+latest share. A generic CTR table has no users or items: every column is a context feature.
 """
 
 from __future__ import annotations
