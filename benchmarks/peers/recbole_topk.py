@@ -17,8 +17,9 @@ Training is RecBole's own (its dataset, dataloaders, model and trainer). Only th
 are given to RecBole, so the held-out targets can never be trained on. Early stopping uses a
 validation split carved out of those rows (each user's last training item, RecBole's leave-one-out
 'valid_only'); with --refit (default) a fresh model is then trained on all training rows for the
-best epoch count, as the project's DeepFM does. Ranking is done here: model.full_sort_predict over
-RecBole's whole item table, the full training history masked, internal ids mapped back to raw ids.
+best epoch count (the project's DeepFM keeps its best epoch instead). Ranking is done here:
+model.full_sort_predict over RecBole's whole item table, the full training history masked,
+internal ids mapped back to raw ids.
 """
 
 from __future__ import annotations
