@@ -202,9 +202,7 @@ def _hit(doc: Any) -> dict[str, Any]:
     if meta.get("kind") == "item":
         row.update(item_id=meta.get("item_id"), title=meta.get("title"))
     else:
-        row.update(
-            user_id=meta.get("user_id"), chunk=meta.get("chunk"), item_ids=item_ids(meta)
-        )
+        row.update(user_id=meta.get("user_id"), chunk=meta.get("chunk"), item_ids=item_ids(meta))
     row["text"] = doc.page_content
     return row
 
