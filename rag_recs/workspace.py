@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +65,7 @@ class Workspace:
         if not retrain and (cached := self._cached(path, dataset, config)) is not None:
             return cached, False
         with exclusive(path, "this ranker"):
+            remove_leftovers(path)  # of a save killed midway: never loaded, never kept
             if not retrain and (cached := self._cached(path, dataset, config)) is not None:
                 return cached, False  # trained by the process we waited for
             ranker = DeepFMRanker(config).fit(dataset)
@@ -84,11 +87,12 @@ class Workspace:
 
 
 @contextmanager
-def exclusive(path: Path, what: str) -> Iterator[None]:
+def exclusive(path: Path, what: str, stop: threading.Event | None = None) -> Iterator[bool]:
     """Hold the lock beside ``path`` while writing it; another writer waits, and says so.
 
-    The lock is an OS file lock (``filelock``): it goes away with a process killed mid-write, so
-    a stale lock never blocks the next run.
+    Yields True once the lock is held; with ``stop``, False when ``stop`` is set while waiting
+    (nothing may then be written). The lock is an OS file lock (``filelock``): it goes away
+    with a process killed mid-write, so a stale lock never blocks the next run.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(f"{path}.lock")
@@ -96,8 +100,23 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
         lock.acquire(timeout=0)
     except Timeout:
         log.warning("waiting for another process that is writing %s (%s)", what, path)
-        lock.acquire()
+        while True:
+            if stop is not None and stop.is_set():
+                yield False
+                return
+            try:
+                lock.acquire(timeout=0.25 if stop is not None else -1)
+                break
+            except Timeout:
+                continue
     try:
-        yield
+        yield True
     finally:
         lock.release()
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete what a writer killed mid-save left beside ``path`` (call it holding the lock)."""
+    for stale in path.parent.glob(f".{path.name}.*"):
+        if stale.suffix in (".tmp", ".old"):
+            shutil.rmtree(stale, ignore_errors=True)

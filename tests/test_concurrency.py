@@ -53,3 +53,28 @@ def test_a_writer_killed_holding_the_lock_blocks_nobody(tmp_path):
     assert proc.returncode == 0, err
     assert json.loads(out)["trained"] is True
     assert "waiting for another process" not in err
+
+
+def _index(data: Path, workspace: Path) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    command = [sys.executable, "-m", "rag_recs", "index", "--data", str(data)]
+    command += ["--workspace", str(workspace), "--json"]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
+    )
+
+
+def test_two_index_runs_at_once_on_a_new_store_write_it_once(tmp_path):
+    data = tmp_path / "small.csv"
+    generate(n_users=60, n_items=30).interactions.to_csv(data, index=False)
+    procs = [_index(data, tmp_path / "ws") for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err  # neither fails on the other's half-made collection
+        results.append(json.loads(out))
+    total = results[0]["documents"]
+    assert total > 0 and results[1]["documents"] == total
+    # one wrote every document; the other, holding the lock after it, found nothing to do
+    assert sorted(r["added"] for r in results) == [0, total]
+    assert sorted(r["unchanged"] for r in results) == [0, total]

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,12 +38,12 @@ from rag_recs.retrieval.documents import (
     item_ids,
 )
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
+from rag_recs.workspace import Workspace, exclusive
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_core.retrievers import BaseRetriever
 
-    from rag_recs.workspace import Workspace
 
 COLLECTION = "rag-recs"
 KINDS = (USER_KIND, ITEM_KIND)
@@ -133,15 +134,23 @@ class HistoryStore:
                 f"the store at {self.location} was built with the embedding model {recorded!r}, "
                 f"not {model.name!r} (use --embeddings {recorded}, or another store)"
             )
+        self._lock = None if url is not None else Path(self.location)
         if collection_ is None:
             self.embeddings.load()  # a new store is embedded next: fail before writing anything
-            client = client or clients.persistent_client(path, create=True)  # type: ignore[arg-type]
-            collection_ = client.create_collection(
-                collection,
-                metadata={"embedding_model": model.name, "embedding_key": model.key},
-                configuration=_SPACE,  # type: ignore[arg-type]
-                embedding_function=None,
-            )
+            with self._writing():  # another process may be creating it too: one of them does
+                client = client or clients.persistent_client(path, create=True)  # type: ignore[arg-type]
+                collection_ = client.get_or_create_collection(
+                    collection,
+                    metadata={"embedding_model": model.name, "embedding_key": model.key},
+                    configuration=_SPACE,  # type: ignore[arg-type]
+                    embedding_function=None,
+                )
+            made_with = (collection_.metadata or {}).get("embedding_model")
+            if made_with != model.name:
+                raise RagRecsError(
+                    f"the store at {self.location} was just created by another process with "
+                    f"the embedding model {made_with!r}, not {model.name!r}"
+                )
         elif not create and collection_.count() == 0:
             raise StoreMissing(f"the store at {self.location} is empty: run {index_hint}")
         self.client, self.collection = client, collection_
@@ -197,10 +206,26 @@ class HistoryStore:
         ``batch_size`` caps the documents per write (default: as many as the client takes);
         a slow model's batches are written every few seconds whatever their size. When
         ``stop`` is set, the sync writes what it has embedded and returns, incomplete; the next
-        sync carries on from there. A complete sync records the data's fingerprint.
+        sync carries on from there. A complete sync records the data's fingerprint. A sync of
+        an embedded store waits (and says so) while another process writes it.
         """
         start = time.perf_counter()
         docs = build_documents(dataset, config)
+        with self._writing(stop) as held:
+            if not held:  # stopped while another process was writing this store
+                return SyncSummary(0, 0, 0, 0, time.perf_counter() - start, complete=False)
+            return self._sync(dataset, docs, progress, batch_size, stop, start)
+
+    def _sync(
+        self,
+        dataset: Dataset,
+        docs: list[Document],
+        progress: bool,
+        batch_size: int | None,
+        stop: threading.Event | None,
+        start: float,
+    ) -> SyncSummary:
+        """The body of :meth:`sync`, run holding the store's write lock."""
         stored = self._stored_hashes()
         wanted = {d.id: d for d in docs}
         deleted = [i for i in stored if i not in wanted]
@@ -227,6 +252,13 @@ class HistoryStore:
             seconds=time.perf_counter() - start,
             complete=complete,
         )
+
+    def _writing(self, stop: threading.Event | None = None) -> AbstractContextManager[bool]:
+        """The write lock of an embedded store (Chroma's embedded client is not safe for two
+        writing processes); a server orders its writers itself."""
+        if self._lock is None:
+            return nullcontext(True)
+        return exclusive(self._lock, "this vector store", stop)
 
     def synced(self, dataset: Dataset) -> bool:
         """Did a sync of exactly this data complete (nothing to add, change or delete)?"""
