@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -510,3 +512,37 @@ def test_real_local_llm_and_store(ranker_config, tmp_path_factory, cinema):
     films, ranker = cinema  # the same model on a catalog whose titles carry an injection
     injected = Assistant(films, ranker, llm=assistant.llm).ask("Suggest 3 films to user 3")
     assert_valid(injected, films, 3)
+
+
+def test_threads_get_the_answers_one_thread_gets_and_the_llm_runs_one_call_at_a_time(
+    make, unseen_top
+):
+    """Calls from 8 threads are serialised: each answer equals the sequential one, and the LLM
+    (which notices overlapping calls) never runs two at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy, overlaps = threading.Lock(), []
+
+    class Exclusive(FakeListChatModel):
+        def _call(self, *args: Any, **kwargs: Any) -> str:
+            if not busy.acquire(blocking=False):
+                overlaps.append(1)
+                return super()._call(*args, **kwargs)
+            try:
+                time.sleep(0.002)  # long enough for a second thread to arrive
+                return super()._call(*args, **kwargs)
+            finally:
+                busy.release()
+
+    reply = picks(*unseen_top[:2])
+    questions = [f"suggest {k} items for user {USER_ID}" for k in (1, 2, 3, 4)] * 10
+    alone = make(scripted(reply))
+    reference = {q: [i.item_id for i in alone.ask(q).items] for q in set(questions)}
+    shared = make(Exclusive(responses=[reply]))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(shared.ask, questions))
+    assert overlaps == []
+    assert len(shared.history) == len(questions)
+    for q, answer in zip(questions, answers, strict=True):
+        assert_valid(answer, shared.dataset, int(q.split()[1]))
+        assert [i.item_id for i in answer.items] == reference[q]

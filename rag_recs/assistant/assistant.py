@@ -12,7 +12,9 @@ a proposal that does not make the top k is reported as outranked.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,21 @@ from rag_recs.retrieval.overlap import jaccard
 log = logging.getLogger(__name__)
 
 
+def _serialised(method: Callable) -> Callable:
+    """Run ``method`` holding the assistant's lock: one call at a time, whatever the thread.
+
+    The conversation (history, current user) and the LLM are shared state; a local llama.cpp
+    model in particular must never run two generations at once.
+    """
+
+    @functools.wraps(method)
+    def run(self: Assistant, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class AssistantConfig(BaseModel):
     """How the assistant gathers evidence and blends it with the ranker."""
 
@@ -44,7 +61,11 @@ class AssistantConfig(BaseModel):
 
 
 class Assistant:
-    """Recommendations in plain language, validated and ordered by a DeepFM ranker."""
+    """Recommendations in plain language, validated and ordered by a DeepFM ranker.
+
+    Safe to call from several threads: calls are serialised (one conversation, one LLM at a
+    time). For independent conversations in parallel, build one assistant per conversation.
+    """
 
     def __init__(
         self,
@@ -65,6 +86,7 @@ class Assistant:
         self.history: list[Answer] = []
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
+        self._lock = threading.RLock()
 
     # ---- set-up -----------------------------------------------------------------------------
     def _genres(self) -> dict[Any, list[str]]:
@@ -92,6 +114,7 @@ class Assistant:
         return from_settings(settings, **overrides)
 
     # ---- public API -------------------------------------------------------------------------
+    @_serialised
     def ask(self, question: str) -> Answer:
         """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
         start = time.perf_counter()
@@ -113,6 +136,7 @@ class Assistant:
         self.history.append(answer)
         return answer
 
+    @_serialised
     def recommend(
         self,
         user: Any,
@@ -210,6 +234,7 @@ class Assistant:
         answer.timings.update(timings)
         return answer
 
+    @_serialised
     def explain(self, user: Any, item: Any) -> Evidence:
         """The computed evidence for ``item`` and ``user`` (works for any item, seen or not)."""
         user = self.resolve_user(user)
@@ -235,6 +260,7 @@ class Assistant:
 
         return StructuredTool.from_function(recommend_items)
 
+    @_serialised
     def use_user(self, user: Any) -> Any:
         """Make ``user`` the conversation's user for every later question that names nobody."""
         self.current_user, self.user_pinned = self.resolve_user(user), True
