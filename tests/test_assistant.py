@@ -546,3 +546,11 @@ def test_threads_get_the_answers_one_thread_gets_and_the_llm_runs_one_call_at_a_
     for q, answer in zip(questions, answers, strict=True):
         assert_valid(answer, shared.dataset, int(q.split()[1]))
         assert [i.item_id for i in answer.items] == reference[q]
+
+
+def test_the_history_keeps_only_the_latest_answers(make):
+    assistant = make(history_size=3)
+    for k in range(1, 6):
+        assistant.ask(f"suggest {k} items for user {USER_ID}")
+    assert [len(a.items) for a in assistant.history] == [3, 4, 5]
+    assert "Item 5" in assistant.ask("why #5").message

@@ -16,6 +16,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,7 @@ class AssistantConfig(BaseModel):
     support_weight: float = Field(0.1, ge=0.0, description="weight of similar-user support")
     like_threshold: float = Field(4.0, description="a rating at or above this counts as liked")
     default_k: int = Field(5, ge=1, le=MAX_K)
+    history_size: int = Field(100, ge=1, description="answers kept for follow-ups (the latest)")
 
 
 class Assistant:
@@ -83,7 +85,7 @@ class Assistant:
         self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
         self.genres = self._genres()
         self.index = InteractionIndex.from_dataset(dataset, self.config.like_threshold)
-        self.history: list[Answer] = []
+        self.history: deque[Answer] = deque(maxlen=self.config.history_size)  # bounded memory
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
         self._lock = threading.RLock()
