@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +244,27 @@ def test_chat_in_a_terminal(asked, tiny) -> None:
         child.close()
     assert child.exitstatus == 0
     assert "Traceback" not in (child.before or "")
+
+
+def test_a_hugging_face_token_appears_nowhere(asked, tiny) -> None:
+    """The token reaches the hosted backend only: not stdout, stderr, the log nor the workspace.
+
+    The endpoint is unreachable here, so the call fails and the ranker answers alone."""
+    token = "hf_" + "".join(random.Random(5).choices(string.ascii_letters, k=34))
+    env = dict(_env(tiny["ws"]), HUGGINGFACEHUB_API_TOKEN=token, HF_TOKEN=token)
+    proc = subprocess.run(
+        _command(
+            "--verbose", "ask", "Suggest 2 items to user 3", "--data", str(tiny["csv"]),
+            "--llm", "hf-endpoint:mistralai/Mistral-7B-Instruct-v0.2", "--json",
+            "--workspace", str(tiny["ws"]),
+        ),
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert len(answer["items"]) == 2
+    assert any("LLM failed" in note for note in answer["notes"]), answer["notes"]
+    assert token not in proc.stdout + proc.stderr
+    files = [p for p in Path(tiny["ws"]).rglob("*") if p.is_file()]
+    assert files
+    assert not [p for p in files if token.encode() in p.read_bytes()]
