@@ -243,3 +243,16 @@ def test_bad_input_exits_2_with_one_error_line(bad_runs, case):
     assert lines[0].startswith("error: ")
     for part in BAD[case][1]:
         assert part in lines[0], (part, lines[0])
+
+
+def test_every_data_command_takes_the_same_source_options():
+    import typer.main
+
+    from rag_recs.cli.common import Source
+    from rag_recs.cli.main import app
+
+    group = typer.main.get_group(app)
+    wanted = {"--" + name.replace("_", "-") for name in Source.__dataclass_fields__}
+    for name in ("train", "evaluate", "ask", "chat", "recommend", "index", "search"):
+        options = {o for p in group.commands[name].params for o in p.opts}
+        assert wanted <= options, (name, wanted - options)

@@ -14,21 +14,15 @@ from rich.table import Table
 
 from rag_recs.cli.common import (
     ChromaUrl,
-    Data,
-    Encoding,
-    Format,
-    ItemCol,
     Json,
-    Label,
-    RatingCol,
-    Sep,
+    Source,
     StoreDir,
-    TimeCol,
-    UserCol,
     WorkspaceDir,
     emit_json,
     err,
     out,
+    with_source,
+    workspace,
 )
 from rag_recs.errors import DataError
 
@@ -49,21 +43,20 @@ LLM = Annotated[
 
 
 def _assistant(
-    data: str, llm: str, ws: Path | None, store: Path | None, url: str | None, quiet: bool,
-    **options: Any,
-) -> Any:  # fmt: skip
-    """The assistant for ``--data``; ``options`` go to ``build_assistant`` (column overrides...)."""
+    source: Source, llm: str, ws: Path | None, store: Path | None, url: str | None, quiet: bool
+) -> Any:
+    """The assistant for the command's data source."""
     from rag_recs.assistant.build import build_assistant
 
     with err.status("preparing the assistant (first use trains and indexes once)"):
         return build_assistant(
-            data,
+            source.data,
             llm=llm,
             workspace=ws,
             store_dir=store,
             chroma_url=url,
             progress=not quiet,
-            **options,
+            **source.options,
         )
 
 
@@ -106,181 +99,148 @@ def print_answer(answer: Any) -> None:
         out.print(f"note: {note}", style="dim", markup=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the assistant's commands to ``app``."""
+def demo(
+    question: Annotated[str, typer.Option(help="The question to answer.")] = NOTEBOOK_QUESTION,
+    llm: LLM = "local",
+    workspace_dir: WorkspaceDir = None,
+    json: Json = False,
+) -> None:
+    """Build everything on the generated data (offline defaults) and answer a question."""
+    assistant = _assistant(Source(), llm, workspace_dir, None, None, json)
+    answer = assistant.ask(question)
+    if json:
+        emit_json(answer.to_dict())
+        return
+    out.print(f"[bold]Q:[/bold] {question}")
+    print_answer(answer)
 
-    @app.command()
-    def demo(
-        question: Annotated[str, typer.Option(help="The question to answer.")] = NOTEBOOK_QUESTION,
-        llm: LLM = "local",
-        workspace_dir: WorkspaceDir = None,
-        json: Json = False,
-    ) -> None:
-        """Build everything on the generated data (offline defaults) and answer a question."""
-        assistant = _assistant("synthetic", llm, workspace_dir, None, None, json)
-        answer = assistant.ask(question)
-        if json:
-            emit_json(answer.to_dict())
-            return
-        out.print(f"[bold]Q:[/bold] {question}")
+
+@with_source
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    source: Source,
+    llm: LLM = "local",
+    workspace_dir: WorkspaceDir = None,
+    store: StoreDir = None,
+    chroma_url: ChromaUrl = None,
+    json: Json = False,
+) -> None:
+    """Answer one question: validated, ranker-ordered items with computed reasons."""
+    if not question.strip():
+        raise DataError("the question is empty")
+    start = time.perf_counter()
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json)
+    answer = assistant.ask(question)
+    answer.timings["process"] = time.perf_counter() - start
+    if json:
+        emit_json(answer.to_dict())
+    else:
         print_answer(answer)
 
-    @app.command()
-    def ask(
-        question: Annotated[str, typer.Argument(help="The question, in plain language.")],
-        data: Data = "synthetic",
-        format: Format = None,
-        user_col: UserCol = None,
-        item_col: ItemCol = None,
-        rating_col: RatingCol = None,
-        time_col: TimeCol = None,
-        label: Label = None,
-        encoding: Encoding = None,
-        sep: Sep = None,
-        llm: LLM = "local",
-        workspace_dir: WorkspaceDir = None,
-        store: StoreDir = None,
-        chroma_url: ChromaUrl = None,
-        json: Json = False,
-    ) -> None:
-        """Answer one question: validated, ranker-ordered items with computed reasons."""
-        if not question.strip():
-            raise DataError("the question is empty")
-        start = time.perf_counter()
-        assistant = _assistant(
-            data, llm, workspace_dir, store, chroma_url, json, format=format,
-            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
-            label_col=label, encoding=encoding, sep=sep,
-        )  # fmt: skip
-        answer = assistant.ask(question)
-        answer.timings["process"] = time.perf_counter() - start
-        if json:
-            emit_json(answer.to_dict())
-        else:
-            print_answer(answer)
 
-    @app.command()
-    def chat(
-        data: Data = "synthetic",
-        format: Format = None,
-        user_col: UserCol = None,
-        item_col: ItemCol = None,
-        rating_col: RatingCol = None,
-        time_col: TimeCol = None,
-        encoding: Encoding = None,
-        sep: Sep = None,
-        llm: LLM = "local",
-        workspace_dir: WorkspaceDir = None,
-        store: StoreDir = None,
-        chroma_url: ChromaUrl = None,
-    ) -> None:
-        """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
-        assistant = _assistant(
-            data, llm, workspace_dir, store, chroma_url, False, format=format,
-            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
-            encoding=encoding, sep=sep,
-        )  # fmt: skip
-        out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
-        while True:
-            try:
-                line = input("you> ").strip()
-            except EOFError:
-                break
-            if not line:
-                continue
-            if line in ("/quit", "/exit", "/q"):
-                break
-            if line == "/help":
-                out.print(
-                    "/user ID  switch user   /why N  explain item N of the last answer   "
-                    "/quit  leave\nOr ask: 'suggest 3 comedies for user 5', 'why the second one?'"
-                )
-                continue
-            if line.startswith("/user"):
-                parts = line.split(maxsplit=1)
-                try:
-                    chosen = assistant.use_user(parts[1] if len(parts) > 1 else "")
-                    out.print(f"now recommending for user {chosen}")
-                except Exception as exc:  # noqa: BLE001 - keep the conversation going
-                    out.print(f"error: {exc}", markup=False)
-                continue
-            if line.startswith("/why"):
-                line = f"why #{line[4:].strip() or 1}"
-            try:
-                answer = assistant.ask(line)
-            except Exception as exc:  # noqa: BLE001 - a bad turn never ends the chat
-                out.print(f"error: {exc}", markup=False)
-                continue
-            _stream(answer)
-
-    @app.command()
-    def recommend(
-        users: Annotated[
-            str, typer.Option("--users", help="'all' or a file with one user id a line.")
-        ] = "all",
-        k: Annotated[int, typer.Option("--k", help="Items per user.")] = 10,
-        out_path: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet.")] = Path(
-            "recommendations.csv"
-        ),
-        data: Data = "synthetic",
-        format: Format = None,
-        user_col: UserCol = None,
-        item_col: ItemCol = None,
-        rating_col: RatingCol = None,
-        time_col: TimeCol = None,
-        encoding: Encoding = None,
-        sep: Sep = None,
-        workspace_dir: WorkspaceDir = None,
-        json: Json = False,
-    ) -> None:
-        """Batch export: the ranker's top-k unseen items for many users, as a file."""
-        import pandas as pd
-        from rich.progress import Progress
-
-        if k < 1:
-            raise DataError("--k must be at least 1")
-        suffix = out_path.suffix.lower()
-        if out_path.is_dir():
-            raise DataError("is a directory", source=str(out_path), hint="give a file name")
-        if suffix not in (".csv", ".parquet"):
-            raise DataError("--out must end in .csv or .parquet", source=str(out_path))
-        assistant = _assistant(  # the ranker alone answers: no vector store is needed
-            data, "none", workspace_dir, None, None, json, use_store=False, format=format,
-            user_col=user_col, item_col=item_col, rating_col=rating_col, time_col=time_col,
-            encoding=encoding, sep=sep,
-        )  # fmt: skip
-        if users == "all":
-            wanted = list(assistant.dataset.user_index)
-        else:
-            path = Path(users)
-            if not path.exists():
-                raise DataError(
-                    "no such file", source=users, hint="give 'all' or a file of user ids"
-                )
-            wanted = [x.strip() for x in path.read_text().splitlines() if x.strip()]
-        resolved = [assistant.resolve_user(u) for u in wanted]
-        rows = []
-        with Progress(console=err, transient=True, disable=json) as progress:
-            for user in progress.track(resolved, description="recommending"):
-                for rank, (item, score) in enumerate(assistant.ranker.top_k(user, k), 1):
-                    rows.append((user, rank, item, assistant.dataset.title(item), score))
-        frame = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=suffix)  # atomic: no half file
-        os.close(fd)
+@with_source
+def chat(
+    source: Source,
+    llm: LLM = "local",
+    workspace_dir: WorkspaceDir = None,
+    store: StoreDir = None,
+    chroma_url: ChromaUrl = None,
+) -> None:
+    """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False)
+    out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
+    while True:
         try:
-            frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(
-                tmp, index=False
+            line = input("you> ").strip()
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line in ("/quit", "/exit", "/q"):
+            break
+        if line == "/help":
+            out.print(
+                "/user ID  switch user   /why N  explain item N of the last answer   "
+                "/quit  leave\nOr ask: 'suggest 3 comedies for user 5', 'why the second one?'"
             )
-            os.replace(tmp, out_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        result = {"out": str(out_path), "users": len(resolved), "rows": len(frame), "k": k}
-        if json:
-            emit_json(result)
-        else:
-            out.print(f"wrote {len(frame):,} rows for {len(resolved):,} users to {out_path}")
+            continue
+        if line.startswith("/user"):
+            parts = line.split(maxsplit=1)
+            try:
+                chosen = assistant.use_user(parts[1] if len(parts) > 1 else "")
+                out.print(f"now recommending for user {chosen}")
+            except Exception as exc:  # noqa: BLE001 - keep the conversation going
+                out.print(f"error: {exc}", markup=False)
+            continue
+        if line.startswith("/why"):
+            line = f"why #{line[4:].strip() or 1}"
+        try:
+            answer = assistant.ask(line)
+        except Exception as exc:  # noqa: BLE001 - a bad turn never ends the chat
+            out.print(f"error: {exc}", markup=False)
+            continue
+        _stream(answer)
+
+
+@with_source
+def recommend(
+    source: Source,
+    users: Annotated[
+        str, typer.Option("--users", help="'all' or a file with one user id a line.")
+    ] = "all",
+    k: Annotated[int, typer.Option("--k", help="Items per user.")] = 10,
+    out_path: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet.")] = Path(
+        "recommendations.csv"
+    ),
+    workspace_dir: WorkspaceDir = None,
+    json: Json = False,
+) -> None:
+    """Batch export: the ranker's top-k unseen items for many users, as a file."""
+    import pandas as pd
+    from rich.progress import Progress
+
+    if k < 1:
+        raise DataError("--k must be at least 1")
+    suffix = out_path.suffix.lower()
+    if out_path.is_dir():
+        raise DataError("is a directory", source=str(out_path), hint="give a file name")
+    if suffix not in (".csv", ".parquet"):
+        raise DataError("--out must end in .csv or .parquet", source=str(out_path))
+    from rag_recs.config import RankerConfig
+
+    dataset = source.load()
+    if not dataset.has_users:
+        raise DataError("recommend needs user and item columns", source=dataset.name)
+    with err.status("preparing the ranker (first use trains once)"):
+        ranker, _ = workspace(workspace_dir).ranker(dataset, RankerConfig(progress=not json))
+    if users == "all":
+        wanted = list(dataset.user_index)
+    else:
+        path = Path(users)
+        if not path.exists():
+            raise DataError("no such file", source=users, hint="give 'all' or a file of user ids")
+        wanted = [x.strip() for x in path.read_text().splitlines() if x.strip()]
+    resolved = [ranker.index.resolve_user(u) for u in wanted]
+    rows = []
+    with Progress(console=err, transient=True, disable=json) as progress:
+        for user in progress.track(resolved, description="recommending"):
+            for rank, (item, score) in enumerate(ranker.top_k(user, k), 1):
+                rows.append((user, rank, item, dataset.title(item), score))
+    frame = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=suffix)  # atomic: no half file
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(tmp, index=False)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    result = {"out": str(out_path), "users": len(resolved), "rows": len(frame), "k": k}
+    if json:
+        emit_json(result)
+    else:
+        out.print(f"wrote {len(frame):,} rows for {len(resolved):,} users to {out_path}")
 
 
 def _stream(answer: Any) -> None:

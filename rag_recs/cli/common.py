@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +18,8 @@ from rich.console import Console
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.schema import Dataset
 from rag_recs.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 # stdout carries results only (a table, or one JSON object); everything else goes to stderr
 out = Console()
@@ -75,33 +82,76 @@ ChromaUrl = Annotated[
 ]
 
 
-def load(
-    data: str,
-    format: str | None,
-    user_col: str | None,
-    item_col: str | None,
-    rating_col: str | None,
-    time_col: str | None,
-    label: str | None,
-    *,
-    encoding: str | None = None,
-    sep: str | None = None,
-) -> Dataset:
-    """Load ``--data`` with the column overrides, reporting on stderr."""
-    with err.status(f"loading {data}"):
-        dataset = load_dataset(
-            data,
-            format=format,
-            user_col=user_col,
-            item_col=item_col,
-            rating_col=rating_col,
-            time_col=time_col,
-            label_col=label,
-            encoding=encoding,
-            sep=sep,
+@dataclass(frozen=True)
+class Source:
+    """Where a command's data comes from and how to read it: the options every data command
+    shares (``--data``, ``--format``, the column overrides, ``--label``, ``--encoding``,
+    ``--sep``), declared once here and added to each command by :func:`with_source`."""
+
+    data: str = "synthetic"
+    format: str | None = None
+    user_col: str | None = None
+    item_col: str | None = None
+    rating_col: str | None = None
+    time_col: str | None = None
+    label: str | None = None
+    encoding: str | None = None
+    sep: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~rag_recs.data.loaders.load_dataset`."""
+        names = ("format", "user_col", "item_col", "rating_col", "time_col", "encoding", "sep")
+        return {"label_col": self.label, **{n: getattr(self, n) for n in names}}
+
+    def load(self) -> Dataset:
+        """Load the data (a spinner on stderr; what was loaded is logged, shown with -v)."""
+        with err.status(f"loading {self.data}"):
+            dataset = load_dataset(self.data, **self.options)
+        log.info("%r", dataset)  # stderr stays one line when a later step refuses the input
+        return dataset
+
+
+_SOURCE_OPTIONS: dict[str, Any] = {
+    "data": Data,
+    "format": Format,
+    "user_col": UserCol,
+    "item_col": ItemCol,
+    "rating_col": RatingCol,
+    "time_col": TimeCol,
+    "label": Label,
+    "encoding": Encoding,
+    "sep": Sep,
+}
+
+
+def with_source(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the shared data options; it receives them as one ``source: Source``.
+
+    Typer builds options from a function's signature only, and has no option groups: the
+    signature shown to it is the command's own with ``source`` replaced by the shared options.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "source"]
+    shared = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=getattr(Source, name),
+            annotation=annotation,
         )
-    err.print(f"[dim]{dataset!r}[/dim]")
-    return dataset
+        for name, annotation in _SOURCE_OPTIONS.items()
+    ]
+    positional = [p for p in own if p.default is inspect.Parameter.empty]
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in positional]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        source = Source(**{name: kwargs.pop(name) for name in _SOURCE_OPTIONS if name in kwargs})
+        return command(*args, source=source, **kwargs)
+
+    run.__signature__ = signature.replace(parameters=[*positional, *shared, *keyword])  # type: ignore[attr-defined]
+    return run
 
 
 def row_counts(dataset: Dataset) -> dict[str, Any]:

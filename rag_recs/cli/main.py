@@ -15,28 +15,22 @@ import typer
 from rich.table import Table
 
 from rag_recs import __version__
+from rag_recs.cli.assistant import ask, chat, demo, recommend
 from rag_recs.cli.common import (
     Categorical,
-    Data,
     Device,
-    Encoding,
-    Format,
-    ItemCol,
     Json,
-    Label,
     Numeric,
-    RatingCol,
-    Sep,
-    TimeCol,
-    UserCol,
+    Source,
     WorkspaceDir,
     emit_json,
     err,
-    load,
     out,
     row_counts,
+    with_source,
     workspace,
 )
+from rag_recs.cli.retrieval import index, search
 from rag_recs.config import RankerConfig
 from rag_recs.errors import DataError, RagRecsError
 
@@ -86,17 +80,9 @@ def _ranker_config(
     )
 
 
-@app.command()
+@with_source
 def train(
-    data: Data = "synthetic",
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    rating_col: RatingCol = None,
-    time_col: TimeCol = None,
-    label: Label = None,
-    encoding: Encoding = None,
-    sep: Sep = None,
+    source: Source,
     categorical: Categorical = None,
     numeric: Numeric = None,
     objective: Annotated[str, typer.Option(help="auto|explicit|implicit")] = "auto",
@@ -110,9 +96,7 @@ def train(
     """Train the DeepFM ranker on --data and cache it in the workspace."""
     if objective not in ("auto", "explicit", "implicit"):
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
-    dataset = load(
-        data, format, user_col, item_col, rating_col, time_col, label, encoding=encoding, sep=sep
-    )
+    dataset = source.load()
     config = _ranker_config(device, categorical, numeric, json, objective=objective)
     start = time.perf_counter()
     ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
@@ -136,9 +120,9 @@ def train(
     )
 
 
-@app.command()
+@with_source
 def evaluate(
-    data: Data = "synthetic",
+    source: Source,
     protocol: Annotated[
         str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")
     ] = "loo",
@@ -154,14 +138,6 @@ def evaluate(
     baselines: Annotated[
         bool, typer.Option(help="Also rank with popularity, ItemKNN, UserKNN (loo).")
     ] = False,
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    rating_col: RatingCol = None,
-    time_col: TimeCol = None,
-    label: Label = None,
-    encoding: Encoding = None,
-    sep: Sep = None,
     categorical: Categorical = None,
     numeric: Numeric = None,
     workspace_dir: WorkspaceDir = None,
@@ -181,9 +157,7 @@ def evaluate(
         raise DataError(f"--mode {mode} runs on the loo protocol", hint="add --protocol loo")
     if users is not None and users < 1:
         raise DataError("--users must be at least 1")
-    dataset = load(
-        data, format, user_col, item_col, rating_col, time_col, label, encoding=encoding, sep=sep
-    )
+    dataset = source.load()
     ws = workspace(workspace_dir)
     if mode != "ranker":
         from rag_recs.evaluation.assistant_eval import evaluate_assistant
@@ -265,13 +239,9 @@ def _cached_ranker(ws, config: RankerConfig):
     return CachedRanker(config)
 
 
-from rag_recs.cli.assistant import register as _register_assistant  # noqa: E402
-
-_register_assistant(app)
-
-from rag_recs.cli.retrieval import register as _register_retrieval  # noqa: E402
-
-_register_retrieval(app)
+# every command, registered in one place and one way
+for _command in (train, evaluate, demo, ask, chat, recommend, index, search):
+    app.command()(_command)
 
 
 def run() -> None:

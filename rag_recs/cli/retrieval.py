@@ -10,21 +10,14 @@ from rich.table import Table
 
 from rag_recs.cli.common import (
     ChromaUrl,
-    Data,
-    Encoding,
-    Format,
-    ItemCol,
     Json,
-    RatingCol,
-    Sep,
+    Source,
     StoreDir,
-    TimeCol,
-    UserCol,
     WorkspaceDir,
     emit_json,
     err,
-    load,
     out,
+    with_source,
     workspace,
 )
 from rag_recs.errors import DataError
@@ -40,21 +33,9 @@ EmbeddingsOpt = Annotated[
 CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
 
 
-def register(app: typer.Typer) -> None:
-    """Add the retrieval commands to the ``rag-recs`` app."""
-    app.command()(index)
-    app.command()(search)
-
-
+@with_source
 def index(
-    data: Data = "synthetic",
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    rating_col: RatingCol = None,
-    time_col: TimeCol = None,
-    encoding: Encoding = None,
-    sep: Sep = None,
+    source: Source,
     store: StoreDir = None,
     workspace_dir: WorkspaceDir = None,
     embeddings: EmbeddingsOpt = None,
@@ -63,13 +44,11 @@ def index(
     json: Json = False,
 ) -> None:
     """Build or update the store of user histories and items that retrieval searches."""
-    dataset = load(
-        data, format, user_col, item_col, rating_col, time_col, None, encoding=encoding, sep=sep
-    )
+    dataset = source.load()
     if not dataset.has_users:
         raise DataError("the data has no user and item columns: there are no histories to index")
     history = _open(
-        dataset, data, store, workspace_dir, embeddings, chroma_url, collection, create=True
+        dataset, source.data, store, workspace_dir, embeddings, chroma_url, collection, create=True
     )
     summary = history.sync(dataset, progress=not json)
     result = {
@@ -91,7 +70,9 @@ def index(
     )
 
 
+@with_source
 def search(
+    source: Source,
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Also list the users most similar to this user.")
@@ -100,12 +81,6 @@ def search(
     kind: Annotated[
         str | None, typer.Option("--kind", help="Only user or only item documents.")
     ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", help="The data whose workspace store to search (default: synthetic)."
-        ),
-    ] = None,
     store: StoreDir = None,
     workspace_dir: WorkspaceDir = None,
     embeddings: EmbeddingsOpt = None,
@@ -113,7 +88,9 @@ def search(
     collection: CollectionOpt = "rag-recs",
     json: Json = False,
 ) -> None:
-    """Print the user-history and item documents nearest to TEXT (and users similar to --user)."""
+    """Print the user-history and item documents nearest to TEXT (and users similar to --user).
+
+    The store searched is --store, --chroma-url, or else the workspace's store of --data."""
     if text is None and user is None:
         raise DataError("give a search TEXT, or --user ID for similar users")
     if text is not None and not text.strip():
@@ -124,9 +101,9 @@ def search(
         raise DataError(f"unknown kind '{kind}'", hint="use user or item")
     dataset = None
     if chroma_url is None and store is None:
-        dataset = load(data or "synthetic", None, None, None, None, None, None)
-    source = data or ("synthetic" if dataset is not None else "SOURCE")
-    history = _open(dataset, source, store, workspace_dir, embeddings, chroma_url, collection)
+        dataset = source.load()
+    data = source.data if dataset is not None or source.data != Source.data else "SOURCE"
+    history = _open(dataset, data, store, workspace_dir, embeddings, chroma_url, collection)
     result: dict[str, Any] = {"store": history.location}
     if user is not None:
         result["user"] = history.resolve_user(user)
