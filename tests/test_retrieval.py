@@ -251,47 +251,52 @@ def _chroma() -> str | None:
     return str(local) if local.exists() else shutil.which("chroma")
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path):
-    """A ``chroma run`` server on a free 127.0.0.1 port, stopped afterwards."""
+def _serve(path: Path, port: int) -> subprocess.Popen:
+    """``chroma run`` on 127.0.0.1:``port`` over ``path``, once it answers its heartbeat."""
     executable = _chroma()
     if executable is None:
         pytest.skip("the chroma command is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    command = [
-        executable,
-        "run",
-        "--path",
-        str(tmp_path / "db"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [executable, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the chroma server did not start")
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).read()
+            return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("the chroma server did not start")
+            time.sleep(0.1)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """A ``chroma run`` server on a free 127.0.0.1 port, stopped afterwards."""
+    port = _free_port()
+    server = _serve(tmp_path / "db", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(server)
 
 
 def test_server_mode(chroma_server: str, embeddings) -> None:
@@ -307,6 +312,31 @@ def test_server_mode(chroma_server: str, embeddings) -> None:
     assert remote.sync(tiny, progress=False).unchanged == built.added and not lazy.loaded
     assert remote.search("football", k=2)[0].metadata["score"] > 0
     assert len(remote.similar_users(1, k=3)) == 3
+
+
+def test_a_server_gone_mid_session_is_one_clear_error_and_then_works_again(
+    tmp_path: Path, embeddings, small_data, small_ranker
+) -> None:
+    from rag_recs.assistant import Assistant
+
+    port, path = _free_port(), tmp_path / "db"
+    url = f"http://127.0.0.1:{port}"
+    server = _serve(path, port)
+    try:
+        store = HistoryStore(url=url, embeddings=embeddings, create=True)
+        store.sync(small_data, progress=False)
+        assistant = Assistant(small_data, small_ranker, store=store)
+        question = f"suggest 3 items for user {small_data.user_index[0]}"
+        before = assistant.ask(question)
+        assert len(before.items) == 3 and before.similar_users
+        _stop(server)
+        with pytest.raises(RagRecsError, match="Chroma server at .* stopped answering"):
+            assistant.ask(question)
+        server = _serve(path, port)  # back, with the same data
+        after = assistant.ask(question)
+        assert [i.item_id for i in after.items] == [i.item_id for i in before.items]
+    finally:
+        _stop(server)
 
 
 def test_unreachable_server_is_a_clear_error() -> None:

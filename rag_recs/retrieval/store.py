@@ -12,17 +12,19 @@ storing the whole text; searches go through LangChain's ``Chroma``.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from chromadb.errors import NotFoundError
 from langchain_core.documents import Document
 
@@ -81,6 +83,23 @@ class SyncSummary:
             f"{self.added} added, {self.updated} updated, {self.deleted} deleted, "
             f"{self.unchanged} unchanged"
         )
+
+
+def _remote(method: Callable) -> Callable:
+    """One clear error when the Chroma server stops answering mid-call; the client reconnects
+    by itself, so the next call works once the server is back."""
+
+    @functools.wraps(method)
+    def call(self: HistoryStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            raise RagRecsError(
+                f"the Chroma server at {self.location} stopped answering "
+                f"({type(exc).__name__}): start it again (chroma run ...) and retry"
+            ) from None
+
+    return call
 
 
 class HistoryStore:
@@ -189,9 +208,11 @@ class HistoryStore:
     def model(self) -> EmbeddingModel:
         return self.embeddings.model
 
+    @_remote
     def count(self) -> int:
         return self.collection.count()
 
+    @_remote
     def sync(
         self,
         dataset: Dataset,
@@ -260,10 +281,12 @@ class HistoryStore:
             return nullcontext(True)
         return exclusive(self._lock, "this vector store", stop)
 
+    @_remote
     def synced(self, dataset: Dataset) -> bool:
         """Did a sync of exactly this data complete (nothing to add, change or delete)?"""
         return (self.collection.metadata or {}).get("synced") == dataset.fingerprint
 
+    @_remote
     def search(self, text: str, k: int = 5, kind: str | None = None) -> list[Document]:
         """The ``k`` documents nearest to ``text``; ``metadata["score"]``: cosine similarity."""
         if not text or not text.strip():
@@ -278,6 +301,7 @@ class HistoryStore:
             doc.metadata["score"] = 1.0 - float(distance)
         return [doc for doc, _ in hits]
 
+    @_remote
     def similar_users(self, user: Any, k: int = 10) -> list[tuple[Any, float]]:
         """Users whose histories are nearest to ``user``'s, best first, the user excluded.
 
@@ -318,6 +342,7 @@ class HistoryStore:
         )
         return ranked[:k]
 
+    @_remote
     def history(self, user: Any) -> list[Document]:
         """A user's history documents, newest chunk first."""
         user = self.resolve_user(user)
@@ -330,6 +355,7 @@ class HistoryStore:
         ]
         return sorted(docs, key=lambda d: -d.metadata["chunk"])
 
+    @_remote
     def seen(self, users: Iterable[Any]) -> dict[Any, set]:
         """user -> every item in the user's stored history (the chunks cover all interactions)."""
         users = list(users)
