@@ -44,6 +44,10 @@ def one_line(text: str) -> str:
     )
 
 
+class UnknownUser(RagRecsError, LookupError):
+    """A user id the data does not have."""
+
+
 class StoreMissing(RagRecsError):
     """No vector store (or an empty one) where one was expected: ``rag-recs index`` builds it."""
 

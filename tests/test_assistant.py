@@ -541,11 +541,14 @@ def test_threads_get_the_answers_one_thread_gets_and_the_llm_runs_one_call_at_a_
     shared = make(Exclusive(responses=[reply]))
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(shared.ask, questions))
+        # separate conversations run side by side; their LLM calls still take turns
+        forked = list(pool.map(lambda q: shared.conversation().ask(q), questions))
     assert overlaps == []
-    assert len(shared.history) == len(questions)
-    for q, answer in zip(questions, answers, strict=True):
+    assert len(shared.history) == len(questions)  # the conversations kept their own
+    for q, answer, other in zip(questions, answers, forked, strict=True):
         assert_valid(answer, shared.dataset, int(q.split()[1]))
         assert [i.item_id for i in answer.items] == reference[q]
+        assert [i.item_id for i in other.items] == reference[q]
 
 
 def test_the_history_keeps_only_the_latest_answers(make):

@@ -253,6 +253,6 @@ def test_every_data_command_takes_the_same_source_options():
 
     group = typer.main.get_group(app)
     wanted = {"--" + name.replace("_", "-") for name in Source.__dataclass_fields__}
-    for name in ("train", "evaluate", "ask", "chat", "recommend", "index", "search"):
+    for name in ("train", "evaluate", "ask", "chat", "recommend", "index", "search", "serve"):
         options = {o for p in group.commands[name].params for o in p.opts}
         assert wanted <= options, (name, wanted - options)

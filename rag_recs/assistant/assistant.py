@@ -12,6 +12,7 @@ a proposal that does not make the top k is reported as outranked.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import threading
@@ -65,8 +66,9 @@ class AssistantConfig(BaseModel):
 class Assistant:
     """Recommendations in plain language, validated and ordered by a DeepFM ranker.
 
-    Safe to call from several threads: calls are serialised (one conversation, one LLM at a
-    time). For independent conversations in parallel, build one assistant per conversation.
+    Safe to call from several threads: one conversation's calls are serialised. For independent
+    conversations in parallel, take :meth:`conversation`: it shares the data, ranker, store and
+    LLM, and the LLM still generates for one conversation at a time.
     """
 
     def __init__(
@@ -88,7 +90,8 @@ class Assistant:
         self.history: deque[Answer] = deque(maxlen=self.config.history_size)  # bounded memory
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # this conversation's calls, one at a time
+        self._llm_lock = threading.Lock()  # generations, one at a time across conversations
 
     # ---- set-up -----------------------------------------------------------------------------
     def _genres(self) -> dict[Any, list[str]]:
@@ -262,6 +265,14 @@ class Assistant:
 
         return StructuredTool.from_function(recommend_items)
 
+    def conversation(self) -> Assistant:
+        """A new conversation over the same data, ranker, store and LLM (nothing is rebuilt)."""
+        fresh = copy.copy(self)
+        fresh.history = deque(maxlen=self.config.history_size)
+        fresh.current_user, fresh.user_pinned = None, False
+        fresh._lock = threading.RLock()
+        return fresh
+
     @_serialised
     def use_user(self, user: Any) -> Any:
         """Make ``user`` the conversation's user for every later question that names nobody."""
@@ -380,9 +391,15 @@ class Assistant:
 
         context, evidence = self._context(user, neighbors, pool, support)
         try:
-            proposal = propose(
-                self.llm, question or f"recommend {k} items", context, pool, k, evidence=evidence
-            )
+            with self._llm_lock:
+                proposal = propose(
+                    self.llm,
+                    question or f"recommend {k} items",
+                    context,
+                    pool,
+                    k,
+                    evidence=evidence,
+                )
         except Exception as exc:  # noqa: BLE001 - whatever the LLM does, the ranker still answers
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
             answer.notes.append(f"the LLM failed ({type(exc).__name__}: {first}); ranker only")

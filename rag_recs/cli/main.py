@@ -31,6 +31,7 @@ from rag_recs.cli.common import (
     workspace,
 )
 from rag_recs.cli.retrieval import index, search
+from rag_recs.cli.serve import serve
 from rag_recs.config import RankerConfig
 from rag_recs.errors import DataError, RagRecsError
 
@@ -240,7 +241,7 @@ def _cached_ranker(ws, config: RankerConfig):
 
 
 # every command, registered in one place and one way
-for _command in (train, evaluate, demo, ask, chat, recommend, index, search):
+for _command in (train, evaluate, demo, ask, chat, recommend, index, search, serve):
     app.command()(_command)
 
 

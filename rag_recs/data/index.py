@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rag_recs.data.schema import ITEM, RATING, TIME, USER, Dataset, to_python
-from rag_recs.errors import RagRecsError
+from rag_recs.errors import UnknownUser
 
 
 class InteractionIndex:
@@ -96,7 +96,7 @@ class InteractionIndex:
         row = self.user_row(user)
         if not row:
             sample = ", ".join(map(str, list(self.users[:3])))
-            raise RagRecsError(f"unknown user {user!r} (users look like {sample}, ...)")
+            raise UnknownUser(f"unknown user {user!r} (users look like {sample}, ...)")
         return self.user_id(row)
 
     def resolve_item(self, item: Any) -> Any | None:

@@ -1,0 +1,34 @@
+"""``rag-recs serve``: the assistant as an HTTP service (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rag_recs.cli.assistant import LLM, _assistant
+from rag_recs.cli.common import ChromaUrl, Source, StoreDir, WorkspaceDir, err, with_source
+from rag_recs.errors import DataError
+
+
+@with_source
+def serve(
+    source: Source,
+    llm: LLM = "local",
+    workspace_dir: WorkspaceDir = None,
+    store: StoreDir = None,
+    chroma_url: ChromaUrl = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve /ask, /recommend and /health over HTTP (OpenAPI docs at /docs)."""
+    if not 0 < port < 65536:
+        raise DataError(f"--port {port} is not a port number (1-65535)")
+    from rag_recs.serve import make_app
+
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False)
+    app = make_app(assistant)
+    import uvicorn
+
+    err.print(f"serving {assistant.dataset.name} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
