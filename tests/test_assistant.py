@@ -557,3 +557,29 @@ def test_the_history_keeps_only_the_latest_answers(make):
         assistant.ask(f"suggest {k} items for user {USER_ID}")
     assert [len(a.items) for a in assistant.history] == [3, 4, 5]
     assert "Item 5" in assistant.ask("why #5").message
+
+
+def test_something_like_x_moves_the_answer_toward_x_and_says_so(make, small_data):
+    plain = make()
+    user = small_data.user_index[3]
+    anchor = small_data.catalog[7]
+    title = small_data.title(anchor)
+    near = plain.index.co_occurrence(anchor)
+    before = plain.ask(f"5 items for user {user}")
+    after = plain.ask(f"5 items like '{title}' for user {user}")
+    assert_valid(after, small_data, 5)
+
+    def closeness(answer: Answer) -> float:
+        return float(np.mean([near.get(i.item_id, 0.0) for i in answer.items]))
+
+    assert closeness(after) > closeness(before)
+    cited = [i for i in after.items if i.evidence.similarity is not None]
+    assert cited and all(f"Close to '{title}' (similarity " in i.reason for i in cited)
+    assert all(abs(i.evidence.similarity - near[i.item_id]) < 1e-9 for i in cited)
+    assert any(f"read as '{title}'" in n for n in after.notes)
+
+
+def test_a_like_that_matches_nothing_is_said_not_dropped(plain, small_data):
+    answer = plain.ask(f"3 items like 'zzqx nonexistent' for user {small_data.user_index[0]}")
+    assert len(answer.items) == 3
+    assert any("could not be applied" in n and "zzqx" in n for n in answer.notes)

@@ -159,3 +159,19 @@ def test_genres_are_only_those_of_the_data() -> None:
 def test_intent_defaults() -> None:
     assert Intent().kind == "recommend"
     assert Intent(k=None).k_or_default == DEFAULT_K
+
+
+@pytest.mark.parametrize(
+    "question, like",
+    [
+        ("something like Toy Story for user 5", ["Toy Story"]),
+        ("give user 9 films similar to The Godfather, with a reason", ["The Godfather"]),
+        ("user 12: something like an animated children's film", ["an animated children's film"]),
+        ("articles like football news but not politics for user 3", ["football news"]),
+        ("Suggest 3 movies like 'Star Wars' to user 7", ["Star Wars"]),
+        ("I would like 3 movies for user 4", []),  # a wish, not a "like X"
+        ("what would user 4 like?", []),
+    ],
+)
+def test_something_like_x_with_or_without_quotes(question, like) -> None:
+    assert parse_question(question).like == like

@@ -415,3 +415,24 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], me
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "missing").exists()
+
+
+def test_like_x_through_the_store_uses_item_vectors(tmp_path: Path, embeddings, small_data,
+                                                    small_ranker) -> None:  # fmt: skip
+    from rag_recs.assistant import Assistant
+
+    store = HistoryStore(tmp_path / "s", embeddings=embeddings, create=True)
+    store.sync(small_data, progress=False)
+    anchor = small_data.catalog[4]
+    near = store.similar_items(anchor, k=8)
+    assert len(near) == 8 and anchor not in [i for i, _ in near]
+    assert [s for _, s in near] == sorted((s for _, s in near), reverse=True)
+    assistant = Assistant(small_data, small_ranker, store=store)
+    title = small_data.title(anchor)
+    answer = assistant.ask(f"4 items like '{title}' for user {small_data.user_index[2]}")
+    assert any("(item vectors)" in n for n in answer.notes), answer.notes
+    cited = {i.item_id: i.evidence.similarity for i in answer.items if i.evidence.similarity}
+    assert cited and all(abs(s - dict(near).get(i, s)) < 1e-6 for i, s in cited.items())
+    # free text that is no title is searched among the item documents
+    matched, found, how = assistant.like_items("football and tennis")
+    assert how == "item vectors" and matched == "football and tennis" and found

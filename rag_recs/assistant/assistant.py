@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -60,6 +61,10 @@ class AssistantConfig(BaseModel):
     support_weight: float = Field(0.1, ge=0.0, description="weight of similar-user support")
     like_threshold: float = Field(4.0, description="a rating at or above this counts as liked")
     default_k: int = Field(5, ge=1, le=MAX_K)
+    like_weight: float = Field(
+        1.0, ge=0.0, description="weight of the similarity to X when asked for something like X"
+    )
+    like_pool: int = Field(50, ge=1, description="items near X fetched by vector search")
     history_size: int = Field(100, ge=1, description="answers kept for follow-ups (the latest)")
 
 
@@ -184,7 +189,8 @@ class Assistant:
         tic = time.perf_counter()
         ranker_top = self._ranker_top(user, eligible, max(k, self.config.pool_size))
         support = self._support(neighbors, eligible)
-        pool = self._pool(ranker_top, support)
+        like_to, near = self._like(answer, like, set(eligible))
+        pool = self._pool(ranker_top, support, near)
         timings["ranker"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
@@ -195,10 +201,15 @@ class Assistant:
         timings["llm"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
-        candidates = list(dict.fromkeys([i for i, _ in kept] + [i for i, _ in ranker_top[:k]]))
+        closest = sorted(near, key=lambda i: (-near[i], str(i)))[:k]
+        candidates = list(
+            dict.fromkeys([i for i, _ in kept] + [i for i, _ in ranker_top[:k]] + closest)
+        )
         scores = dict(zip(candidates, self.ranker.score(user, candidates), strict=True))
         blended = {
-            i: float(scores[i]) + self.config.support_weight * support.get(i, 0.0)
+            i: float(scores[i])
+            + self.config.support_weight * support.get(i, 0.0)
+            + self.config.like_weight * near.get(i, 0.0)
             for i in candidates
         }
         order = sorted(candidates, key=lambda i: -blended[i])
@@ -220,6 +231,8 @@ class Assistant:
             )
         for item in chosen:
             evidence = self.evidence(user, item, neighbors, float(scores[item]))
+            if near.get(item, 0.0) > 0:
+                evidence.similar_to, evidence.similarity = like_to, near[item]
             llm_reason = reasons.get(item, "")
             reason = evidence.sentence()
             if llm_reason and numbers_ok(llm_reason, evidence) and 10 <= len(llm_reason) <= 300:
@@ -377,11 +390,82 @@ class Assistant:
                 counts[item] = counts.get(item, 0) + 1
         return {i: c / len(neighbors) for i, c in counts.items()}
 
-    def _pool(self, ranker_top: list[tuple[Any, float]], support: dict[Any, float]) -> dict:
+    def _pool(
+        self,
+        ranker_top: list[tuple[Any, float]],
+        support: dict[Any, float],
+        near: dict[Any, float] | None = None,
+    ) -> dict:
+        """The LLM's candidates: items near a "like X" first, then similar users' and the
+        ranker's favourites."""
         size = self.config.pool_size
+        near = near or {}
+        closest = sorted(near, key=lambda i: (-near[i], str(i)))[: size // 2]
         by_support = sorted(support, key=lambda i: (-support[i], str(i)))[: size // 2]
-        ids = list(dict.fromkeys(by_support + [i for i, _ in ranker_top]))[:size]
+        ids = list(dict.fromkeys(closest + by_support + [i for i, _ in ranker_top]))[:size]
         return {i: self.dataset.title(i) for i in ids}
+
+    def like_items(self, text: str) -> tuple[str, dict[Any, float], str]:
+        """Items close to ``text`` ("something like X"): (what X matched, item -> similarity,
+        how the similarity was measured).
+
+        A catalog title is matched first; its neighbours come from the store's item vectors
+        (cosine), else from the users the items share. Text that is no title is searched in
+        the store's item documents. Without a match and a store, nothing is close.
+        """
+        anchor = self._title_match(text)
+        if anchor is not None:
+            name = self.dataset.title(anchor)
+            if self.store is not None:
+                near = self.store.similar_items(anchor, self.config.like_pool)
+                if near:
+                    return name, {self.catalog.resolve(i): s for i, s in near}, "item vectors"
+            return name, self.index.co_occurrence(anchor), "users in common"
+        if self.store is not None:
+            hits = self.store.search(text, k=self.config.like_pool, kind="item")
+            found = {self.catalog.resolve(d.metadata["item_id"]): d.metadata["score"] for d in hits}
+            return text, {i: s for i, s in found.items() if i is not None}, "item vectors"
+        return text, {}, ""
+
+    def _like(self, answer: Answer, like, eligible: set) -> tuple[str, dict[Any, float]]:
+        """The "like X" constraint: the eligible items close to X, and a note saying what was
+        matched, or that nothing could be."""
+        if not like:
+            return "", {}
+        text = like[0]
+        matched, near, how = self.like_items(text)
+        near = {i: s for i, s in near.items() if i in eligible and s > 0}
+        if near:
+            answer.notes.append(
+                f"'{text}' was read as '{matched}': items close to it ({how}) are favoured"
+            )
+        else:
+            where = "" if self.store is not None else " and there is no vector store to search"
+            answer.notes.append(
+                f"nothing the user has not seen is close to '{text}' (no such title here{where}):"
+                " the 'like' request could not be applied"
+            )
+        if len(like) > 1:
+            answer.notes.append(f"only the first 'like' was used ('{text}')")
+        return matched, near
+
+    def _title_match(self, text: str) -> Any:
+        """The catalog item whose title ``text`` names (the most popular of several), or None."""
+        wanted = _plain_title(text)
+        if len(wanted) < 2:
+            return None
+        exact, partial = [], []
+        for item in self.catalog.ids:
+            title = _plain_title(self.dataset.title(item))
+            if title == wanted:
+                exact.append(item)
+            elif wanted in title:
+                partial.append(item)
+        found = exact or partial
+        if not found:
+            return None
+        count = self.index.popularity
+        return max(found, key=lambda i: (count[self.index.item_row(i)], str(i)))
 
     def _propose(self, answer, user, k, pool, neighbors, support, question):
         """Ask the LLM for k picks from the pool; returns (raw id, reason) pairs and reasons."""
@@ -458,3 +542,12 @@ class Assistant:
             user=last.user,
             message=f"Item {index + 1}, '{item.title}': {item.evidence.sentence()}",
         )
+
+
+def _plain_title(title: str) -> str:
+    """A title compared loosely: lower case, no year, "Godfather, The" read as "the godfather"."""
+    text = re.sub(r"\s*\(\d{4}\)\s*$", "", title.strip().lower())
+    moved = re.match(r"^(.*),\s*(the|a|an|le|la|les|el|los|las|der|die|das)$", text)
+    if moved:
+        text = f"{moved.group(2)} {moved.group(1)}"
+    return re.sub(r"\s+", " ", text).strip(" \"'")

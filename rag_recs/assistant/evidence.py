@@ -31,10 +31,14 @@ class Evidence:
     genres: list[str] = field(default_factory=list)
     same_genre_liked: list[str] = field(default_factory=list)  # titles the user liked
     shared_genres: list[str] = field(default_factory=list)  # genres those titles share with it
+    similar_to: str = ""  # what the question asked for something like ("like X")
+    similarity: float | None = None  # this item's similarity to it
 
     def sentence(self) -> str:
         """The template explanation: every number in it is a field of this object."""
         parts = []
+        if self.similar_to and self.similarity is not None:
+            parts.append(f"close to '{self.similar_to}' (similarity {self.similarity:.2f})")
         if self.supporters:
             js = " / ".join(f"{n.jaccard:.2f}" for n in self.supporters[:5])
             parts.append(
@@ -59,6 +63,8 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ranker_score"] = round(self.ranker_score, 4)
+        if self.similarity is not None:
+            data["similarity"] = round(self.similarity, 4)
         for n in data["supporters"]:
             n["jaccard"] = round(n["jaccard"], 4)
         return data

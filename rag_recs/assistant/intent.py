@@ -127,6 +127,18 @@ def genre_forms(genre: str) -> set[str]:
     return {f for f in forms if len(f) > 2}
 
 
+# "something like X" / "similar to X": quoted anywhere, or unquoted after a noun of things (so
+# "I would like 3 movies" is no request), up to punctuation or the next part of the question
+LIKE_QUOTED = re.compile(r"\b(?:like|similar to)\s+[\"“'‘]([^\"”'’]+)[\"”'’]", re.I)
+LIKE_PLAIN = re.compile(
+    r"\b(?:something|anything|stuff|ones?|movies?|films?|items?|articles?|books?|titles?)\s+"
+    r"(?:like|similar to)\s+(.+?)"
+    r"(?=\s*(?:[,;!?]|\.(?:\s|$)|\bfor\s+(?:the\s+)?(?:user|customer|client|member|reader|viewer)"
+    r"|\bto\s+(?:user|customer|client|member|reader|viewer)|\bbut\b|\band\s+(?:give|explain)|$))",
+    re.I,
+)
+
+
 def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     """Read user, k, constraints or a follow-up from ``question`` (no LLM involved)."""
     text = " ".join(question.split())
@@ -176,9 +188,9 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
             target = intent.exclude if negated else intent.include
             if genre not in target:  # asked for and excluded: both kept, so it is reported
                 target.append(genre)
-    like = re.search(r"\b(?:like|similar to)\s+[\"“']([^\"”']+)[\"”']", text, re.I)
-    if like:
-        intent.like.append(like.group(1))
+    like = LIKE_QUOTED.search(text) or LIKE_PLAIN.search(text)
+    if like and like.group(1).strip(" .,;!?"):
+        intent.like.append(like.group(1).strip(" .,;!?"))
     intent.similar_users_first = bool(re.search(r"similar\s+users?", lower))
     if (
         intent.user is None

@@ -125,6 +125,20 @@ class InteractionIndex:
         """Items ``user`` liked (every interaction counts when there are no ratings)."""
         return {self.item_id(r) for r in self.liked_rows(self.user_row(user))}
 
+    def co_occurrence(self, item: Any) -> dict[Any, float]:
+        """Every other item's cosine similarity to ``item`` over the users who interacted with
+        each (shared users / sqrt of the two counts); items sharing no user are left out."""
+        row = self.item_row(item)
+        if not row:
+            return {}
+        users, items = self.seen_pairs()
+        mine = np.zeros(self.n_users + 1, bool)
+        mine[users[items == row]] = True
+        shared = np.bincount(items[mine[users]], minlength=self.n_items + 1).astype(float)
+        shared[row] = 0
+        sims = shared / np.sqrt(np.maximum(self.popularity, 1) * max(self.popularity[row], 1))
+        return {self.item_id(int(r)): float(sims[r]) for r in np.flatnonzero(shared)}
+
     def seen_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(user row, item row) of every interaction."""
         users = np.repeat(np.arange(self.n_users + 1, dtype=np.int32), np.diff(self.indptr))

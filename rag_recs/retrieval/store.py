@@ -28,7 +28,7 @@ import httpx
 from chromadb.errors import NotFoundError
 from langchain_core.documents import Document
 
-from rag_recs.data.schema import Dataset
+from rag_recs.data.schema import Dataset, to_python
 from rag_recs.errors import DataError, RagRecsError, StoreMissing
 from rag_recs.retrieval import client as clients
 from rag_recs.retrieval.documents import (
@@ -300,6 +300,26 @@ class HistoryStore:
         for doc, distance in hits:
             doc.metadata["score"] = 1.0 - float(distance)
         return [doc for doc, _ in hits]
+
+    @_remote
+    def similar_items(self, item: Any, k: int = 10) -> list[tuple[Any, float]]:
+        """Items whose documents are nearest to ``item``'s (cosine), best first, itself excluded;
+        empty when the store has no document for it."""
+        _check_k(k)
+        item = to_python(item)
+        own = self.collection.get(
+            where={"$and": [{"kind": ITEM_KIND}, {"item_id": item}]}, include=["embeddings"]
+        )
+        if not len(own["ids"]):
+            return []
+        found = self.collection.query(
+            query_embeddings=own["embeddings"][:1],
+            n_results=k,
+            where={"$and": [{"kind": ITEM_KIND}, {"item_id": {"$ne": item}}]},
+            include=["metadatas", "distances"],
+        )
+        pairs = zip(found["metadatas"][0], found["distances"][0], strict=True)
+        return [(meta["item_id"], 1.0 - float(distance)) for meta, distance in pairs]
 
     @_remote
     def similar_users(self, user: Any, k: int = 10) -> list[tuple[Any, float]]:
