@@ -5,9 +5,10 @@ meet the asked constraints, ordered by the trained ranker; every number in a rea
 
 Final order (documented blend): ``score = ranker probability + support_weight * support``, where
 ``support`` is the share of the most similar users (exact Jaccard, top ``n_neighbors``) who liked
-the item. Candidates are the validated LLM proposals plus the ranker's own top-k of eligible
-items, so the LLM can add items but never push the ranker's best ones out with weaker picks:
-a proposal that does not make the top k is reported as outranked.
+the item, plus ``like_weight * similarity to X`` when asked for something like X. Candidates are
+the validated LLM proposals plus the ranker's own top-k of eligible items (and the k items
+closest to X), so the LLM can add items but never push the ranker's best ones out with weaker
+picks: a proposal that does not make the top k is reported as outranked.
 """
 
 from __future__ import annotations
