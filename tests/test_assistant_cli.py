@@ -218,7 +218,8 @@ def test_chat_in_a_terminal(asked, tiny) -> None:
             return child.before.replace("\r", "")
 
         help_text = say("/help")
-        assert "/user ID" in help_text and "/why N" in help_text and "/quit" in help_text
+        for command in ("/user ID", "/why N", "/k N", "/json", "/reset", "/quit"):
+            assert command in help_text, help_text
 
         answer = say("suggest 2 items for user 3")
         assert "For user 3:" in answer
@@ -237,6 +238,17 @@ def test_chat_in_a_terminal(asked, tiny) -> None:
 
         again = say("one item for user 5")  # the conversation goes on
         assert "For user 5:" in again
+
+        assert "now get 3 items" in say("/k 3")
+        three = say("recommend something for user 7")
+        assert "For user 7:" in three and "3. " in three and "4. " not in three
+        assert "error: /k takes a number" in say("/k zero")
+        assert "JSON answers on" in say("/json")
+        as_json = say("2 items for user 4")
+        assert '"user": 4' in as_json and '"items"' in as_json
+        assert "JSON answers off" in say("/json")
+        assert "new conversation" in say("/reset")
+        assert "no earlier recommendation" in say("why #1")
 
         child.sendline("/quit")
         child.expect(pexpect.EOF)

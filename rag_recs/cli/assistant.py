@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -30,6 +31,12 @@ NOTEBOOK_QUESTION = (
     "Suggest 2 articles to user-id 78 using given data which it has not seen. Follow this "
     "approach 1: Find similar Users and 2: suggest new articles from similar users. Also give a "
     "reason for suggestion"
+)
+CHAT_HELP = (
+    "/user ID  switch user    /why N  explain item N of the last answer\n"
+    "/k N      items per answer when a question gives no number\n"
+    "/json     answers as JSON (again: off)    /reset  a new conversation    /quit  leave\n"
+    "Or ask: 'suggest 3 comedies for user 5', 'why the second one?', 'something like X'"
 )
 LLM = Annotated[
     str,
@@ -148,7 +155,12 @@ def chat(
 ) -> None:
     """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
     assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False)
+
+    from rag_recs.assistant.intent import MAX_K
+
     out.print("rag-recs chat. Type a question, /help for commands, /quit to leave.")
+    _line_editing()
+    as_json = False
     while True:
         try:
             line = input("you> ").strip()
@@ -159,10 +171,23 @@ def chat(
         if line in ("/quit", "/exit", "/q"):
             break
         if line == "/help":
-            out.print(
-                "/user ID  switch user   /why N  explain item N of the last answer   "
-                "/quit  leave\nOr ask: 'suggest 3 comedies for user 5', 'why the second one?'"
-            )
+            out.print(CHAT_HELP, markup=False, highlight=False)
+            continue
+        if line == "/json":
+            as_json = not as_json
+            out.print(f"JSON answers {'on' if as_json else 'off'}")
+            continue
+        if line == "/reset":
+            assistant = assistant.conversation()
+            out.print("new conversation: no user, no earlier answers")
+            continue
+        if line.startswith("/k"):
+            value = line[2:].strip()
+            if not value.isdigit() or not 1 <= int(value) <= MAX_K:
+                out.print(f"error: /k takes a number of items from 1 to {MAX_K}", markup=False)
+                continue
+            assistant.config = assistant.config.model_copy(update={"default_k": int(value)})
+            out.print(f"questions without a number now get {value} items")
             continue
         if line.startswith("/user"):
             parts = line.split(maxsplit=1)
@@ -179,7 +204,17 @@ def chat(
         except Exception as exc:  # noqa: BLE001 - a bad turn never ends the chat
             out.print(f"error: {exc}", markup=False)
             continue
-        _stream(answer)
+        if as_json:
+            out.print_json(data=answer.to_dict())
+        else:
+            _stream(answer)
+
+
+def _line_editing() -> None:
+    """Arrow keys and the session's earlier lines at the prompt, where the platform has GNU
+    readline (importing it is what turns it on for ``input``)."""
+    with contextlib.suppress(ImportError):  # e.g. Windows: plain input still works
+        import readline  # noqa: F401
 
 
 @with_source
