@@ -97,11 +97,29 @@ def invoke_text(
     try:
         out: Any = _retried(runnable, llm).invoke(messages)
     except Exception as exc:
-        error = _as_llm_error(exc, llm)
-        if error is exc:
-            raise
-        raise error from exc
+        if runnable is llm or not _schema_refused(exc, llm):
+            error = _as_llm_error(exc, llm)
+            if error is exc:
+                raise
+            raise error from exc
+        # an OpenAI-compatible server without the json_schema response format: llama.cpp's
+        # takes the schema inside a json_object format and still constrains decoding to it
+        schema = pool_schema(pool or {}, k).model_json_schema()
+        json_mode = llm.bind(response_format={"type": "json_object", "schema": schema})
+        try:
+            out = _retried(json_mode, llm).invoke(messages)
+        except Exception as again:
+            error = _as_llm_error(again, llm)
+            if error is again:
+                raise
+            raise error from again
     return message_text(out["raw"] if isinstance(out, dict) else out)
+
+
+def _schema_refused(exc: Exception, llm: BaseChatModel) -> bool:
+    """An OpenAI-compatible server that rejected the ``json_schema`` response format."""
+    is_openai = any(cls.__name__ == "ChatOpenAI" for cls in type(llm).__mro__)
+    return is_openai and "response_format" in str(exc)
 
 
 def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str]:

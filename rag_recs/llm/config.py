@@ -11,12 +11,13 @@ from rag_recs.llm.errors import LLMError
 
 BACKENDS = ("local", "none", "llamacpp", "hf-endpoint", "hf-local", "ollama", "openai")
 BACKEND_FORMS = (
-    "local, none, llamacpp:/path/model.gguf, hf-endpoint:<repo id>, "
+    "local, none, llamacpp:/path/model.gguf, hf-endpoint:<repo id or URL>, "
     "hf-local:<model id or path>, ollama:<model>[@<url>], openai:<model>[@<base url>]"
 )
 _NEEDS_TARGET = {
     "llamacpp": "llamacpp:/path/model.gguf",
-    "hf-endpoint": "hf-endpoint:<repo id>, e.g. hf-endpoint:mistralai/Mistral-7B-Instruct-v0.2",
+    "hf-endpoint": "hf-endpoint:<repo id or endpoint URL>, e.g. "
+    "hf-endpoint:mistralai/Mistral-7B-Instruct-v0.2",
     "hf-local": "hf-local:<model id or path>",
     "ollama": "ollama:<model>[@<url>], e.g. ollama:mistral",
     "openai": "openai:<model>[@<base url>], e.g. openai:mistral-7b@http://127.0.0.1:8000/v1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from rag_recs.llm.backends._util import RETRIES_KEY, require, warn_hosted
+from rag_recs.llm.backends._util import RETRIES_KEY, is_loopback, require, warn_hosted
 from rag_recs.llm.errors import LLMError
 
 if TYPE_CHECKING:
@@ -16,16 +16,21 @@ if TYPE_CHECKING:
 TOKEN_VARIABLE = "HUGGINGFACEHUB_API_TOKEN"
 
 
-def build_hf_endpoint(config: LLMConfig, repo_id: str) -> BaseChatModel:
-    """ChatHuggingFace over HuggingFaceEndpoint; the token is read from the environment only."""
+def build_hf_endpoint(config: LLMConfig, target: str) -> BaseChatModel:
+    """ChatHuggingFace over HuggingFaceEndpoint: a repo id on the Hugging Face Inference API, or
+    an endpoint URL (a TGI or any OpenAI-compatible chat server, e.g. ``python -m
+    llama_cpp.server``). The token is read from the environment only, and needed only for a
+    server that is not on this machine."""
     hf = require("langchain_huggingface", "hf-endpoint", "hf", "langchain-huggingface")
+    url = target if target.startswith(("http://", "https://")) else None
     # HuggingFaceEndpoint reads the token from the environment itself and keeps it out of repr;
     # it is never passed through here, so it cannot end up in a log or a saved config.
-    if not (os.environ.get(TOKEN_VARIABLE) or os.environ.get("HF_TOKEN")):
+    has_token = bool(os.environ.get(TOKEN_VARIABLE) or os.environ.get("HF_TOKEN"))
+    if not has_token and not is_loopback(url):
         raise LLMError(f"the hf-endpoint backend needs a Hugging Face token: set {TOKEN_VARIABLE}")
     sampled = config.temperature > 0
     endpoint = hf.HuggingFaceEndpoint(
-        repo_id=repo_id,
+        **({"endpoint_url": url} if url else {"repo_id": target}),
         task="text-generation",
         max_new_tokens=config.max_tokens,
         do_sample=sampled,
@@ -34,7 +39,8 @@ def build_hf_endpoint(config: LLMConfig, repo_id: str) -> BaseChatModel:
         timeout=int(config.timeout_s),
     )
     model = hf.ChatHuggingFace(llm=endpoint, metadata={RETRIES_KEY: config.max_retries})
-    warn_hosted("hf-endpoint", f"the Hugging Face Inference API ({repo_id})")
+    if not is_loopback(url):
+        warn_hosted("hf-endpoint", url or f"the Hugging Face Inference API ({target})")
     return model
 
 
