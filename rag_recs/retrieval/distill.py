@@ -23,6 +23,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
@@ -67,7 +69,31 @@ def ensure_static(out: Path | None = None) -> Path:
 
 def distill(out: Path, *, dims: int = STATIC_DIMS) -> Path:
     """Distill MiniLM into ``out`` (replaced whole: a reader never sees half a model)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with _hub_offline():
+        return _distill(out, dims)
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """HF_HUB_OFFLINE=1 while distilling (everything is local), restored afterwards.
+
+    The hub's settings are read when ``huggingface_hub`` is first imported: it is imported
+    before the variable is set, so the rest of the process (a hosted LLM backend) stays online.
+    """
+    import huggingface_hub.constants  # noqa: F401
+
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+
+
+def _distill(out: Path, dims: int) -> Path:
     try:
         from model2vec import __version__ as model2vec_version
         from model2vec.distill import distill as m2v_distill

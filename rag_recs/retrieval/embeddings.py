@@ -154,7 +154,8 @@ def _huggingface(model: EmbeddingModel, device: str | None) -> Embeddings:
     if device:
         model_kwargs["device"] = device
     if model.local:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model never needs the hub
+        # local files only; not HF_HUB_OFFLINE, which would also cut off a hosted LLM backend
+        # (hf-endpoint) for the rest of the process
         model_kwargs["local_files_only"] = True
     elif _in_hub_cache(model.source):
         model_kwargs["local_files_only"] = True
