@@ -175,3 +175,8 @@ def test_intent_defaults() -> None:
 )
 def test_something_like_x_with_or_without_quotes(question, like) -> None:
     assert parse_question(question).like == like
+
+
+def test_a_spelled_number_glued_to_user_is_no_number() -> None:
+    assert parse_question("USERONE").user == "ONE"  # an id as written, never user 1
+    assert parse_question("3 items for user one").user == "1"

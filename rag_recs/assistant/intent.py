@@ -158,7 +158,8 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
         user = other or user
     if user:
         intent.user = user.group(1).rstrip(".,;:!?")
-        spelled = _spelled_number(text[user.start(1) :])
+        glued = text[user.start(1) - 1].isalpha()  # "userone" is an id, not "user one"
+        spelled = None if glued else _spelled_number(text[user.start(1) :])
         if spelled is not None:
             intent.user = str(spelled)
     elif person := re.search(rf"\b(?:{PERSON_NOUNS})\s+", text, re.I):
