@@ -57,3 +57,31 @@ def seen_sets(dataset: Dataset) -> dict:
     """user -> items with any interaction, straight from the table (an independent reference)."""
     inter = dataset.interactions
     return {u: set(g) for u, g in inter.groupby("user_id", sort=False)["item_id"]}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, proc, seconds: float, what: str) -> None:
+    """Poll ``url`` until it answers 200; fail the test if ``proc`` exits or time runs out."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stderr = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            pytest.fail(f"{what} did not start: {stderr}")
+        time.sleep(0.2)

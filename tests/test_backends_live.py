@@ -4,14 +4,11 @@ packaged SmolLM2, reached through ``openai:MODEL@URL`` and ``hf-endpoint:URL``."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
-from conftest import seen_sets
+from conftest import free_port, seen_sets, wait_until_up
 
 from rag_recs.assistant import Assistant
 from rag_recs.llm import build_llm
@@ -24,9 +21,7 @@ pytest.importorskip("langchain_openai")
 @pytest.fixture(scope="module")
 def server():
     """``python -m llama_cpp.server`` on a free 127.0.0.1 port, started and stopped here."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--model_alias", "smollm2"]
     command += ["--n_ctx", "4096", "--seed", "7"]
@@ -37,17 +32,8 @@ def server():
         env=dict(os.environ, OMP_NUM_THREADS="2"),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the llama.cpp server did not start")
-            time.sleep(0.2)
+        wait_until_up(f"{url}/v1/models", proc, 120, "the llama.cpp server")
         yield url
     finally:
         proc.terminate()

@@ -15,13 +15,18 @@ from rag_recs.data.synthetic import generate
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _train(data: Path, workspace: Path) -> subprocess.Popen:
+def _start(name: str, data: Path, workspace: Path) -> subprocess.Popen:
+    """``rag-recs NAME --data DATA --workspace WORKSPACE --json`` as a child process."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    command = [sys.executable, "-m", "rag_recs", "train", "--data", str(data)]
+    command = [sys.executable, "-m", "rag_recs", name, "--data", str(data)]
     command += ["--workspace", str(workspace), "--json"]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
     )
+
+
+def _train(data: Path, workspace: Path) -> subprocess.Popen:
+    return _start("train", data, workspace)
 
 
 def test_two_trainings_at_once_train_once(tmp_path):
@@ -55,19 +60,10 @@ def test_a_writer_killed_holding_the_lock_blocks_nobody(tmp_path):
     assert "waiting for another process" not in err
 
 
-def _index(data: Path, workspace: Path) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    command = [sys.executable, "-m", "rag_recs", "index", "--data", str(data)]
-    command += ["--workspace", str(workspace), "--json"]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
-    )
-
-
 def test_two_index_runs_at_once_on_a_new_store_write_it_once(tmp_path):
     data = tmp_path / "small.csv"
     generate(n_users=60, n_items=30).interactions.to_csv(data, index=False)
-    procs = [_index(data, tmp_path / "ws") for _ in range(2)]
+    procs = [_start("index", data, tmp_path / "ws") for _ in range(2)]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)

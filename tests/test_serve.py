@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import seen_sets
+from conftest import free_port, seen_sets, wait_until_up
 
 from rag_recs.data.synthetic import generate
 
@@ -30,25 +28,14 @@ def service(tmp_path_factory):
     data = generate(n_users=60, n_items=40, mean_activity=10)
     path = root / "tiny.csv"
     data.interactions.to_csv(path, index=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     command = [sys.executable, "-m", "rag_recs", "serve", "--data", str(path), "--llm", "none"]
     command += ["--workspace", str(root / "ws"), "--port", str(port)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the service did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+        wait_until_up(f"{url}/health", proc, 300, "the service")
         seen = {int(u): {int(i) for i in items} for u, items in seen_sets(data).items()}
         yield url, seen
     finally:
