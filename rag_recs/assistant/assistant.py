@@ -450,14 +450,18 @@ class Assistant:
             answer.notes.append(f"only the first 'like' was used ('{text}')")
         return matched, near
 
+    @functools.cached_property
+    def _plain_titles(self) -> dict[Any, str]:
+        """Every item's title as :func:`_plain_title` compares it, built on first use."""
+        return {item: _plain_title(self.dataset.title(item)) for item in self.catalog.ids}
+
     def _title_match(self, text: str) -> Any:
         """The catalog item whose title ``text`` names (the most popular of several), or None."""
         wanted = _plain_title(text)
         if len(wanted) < 2:
             return None
         exact, partial = [], []
-        for item in self.catalog.ids:
-            title = _plain_title(self.dataset.title(item))
+        for item, title in self._plain_titles.items():
             if title == wanted:
                 exact.append(item)
             elif wanted in title:
