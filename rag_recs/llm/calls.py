@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -78,6 +79,18 @@ def _as_llm_error(exc: Exception, llm: BaseChatModel) -> Exception:
     )
 
 
+@contextmanager
+def _one_line_errors(llm: BaseChatModel) -> Iterator[None]:
+    """An unreachable server becomes a one-line LLMError; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        error = _as_llm_error(exc, llm)
+        if error is exc:
+            raise
+        raise error from exc
+
+
 def invoke_text(
     llm: BaseChatModel,
     messages: list[BaseMessage],
@@ -95,24 +108,17 @@ def invoke_text(
         except NotImplementedError:
             runnable = llm
     try:
-        out: Any = _retried(runnable, llm).invoke(messages)
+        with _one_line_errors(llm):
+            out: Any = _retried(runnable, llm).invoke(messages)
     except Exception as exc:
         if runnable is llm or not _schema_refused(exc, llm):
-            error = _as_llm_error(exc, llm)
-            if error is exc:
-                raise
-            raise error from exc
+            raise
         # an OpenAI-compatible server without the json_schema response format: llama.cpp's
         # takes the schema inside a json_object format and still constrains decoding to it
         schema = pool_schema(pool or {}, k).model_json_schema()
         json_mode = llm.bind(response_format={"type": "json_object", "schema": schema})
-        try:
+        with _one_line_errors(llm):
             out = _retried(json_mode, llm).invoke(messages)
-        except Exception as again:
-            error = _as_llm_error(again, llm)
-            if error is again:
-                raise
-            raise error from again
     return message_text(out["raw"] if isinstance(out, dict) else out)
 
 
@@ -124,12 +130,7 @@ def _schema_refused(exc: Exception, llm: BaseChatModel) -> bool:
 
 def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str]:
     """The model's answer as text pieces while it is generated (one piece if it cannot stream)."""
-    try:
+    with _one_line_errors(llm):
         for chunk in llm.stream(messages):
             if text := chunk.text:
                 yield text
-    except Exception as exc:
-        error = _as_llm_error(exc, llm)
-        if error is exc:
-            raise
-        raise error from exc
