@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,18 @@ def rss_mib() -> float:
 
 def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def handle_kinds() -> Counter:
+    """Open descriptors by what they point at (a file's name, or its kind: socket, eventfd...)."""
+    kinds: Counter = Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed while listing
+            continue
+        kinds[Path(target).name if target.startswith("/") else target.split(":")[0]] += 1
+    return kinds
 
 
 def main() -> None:
@@ -70,7 +83,7 @@ def main() -> None:
 
         for n in range(args.warmup):
             assistant.ask(question(n))
-        base_rss, base_fds = rss_mib(), open_files()
+        base_rss, base_fds, base_kinds = rss_mib(), open_files(), handle_kinds()
         rows = [["warm-up", f"{args.warmup:,}", f"{base_rss:,.1f}", "", str(base_fds)]]
         start, items, n = time.perf_counter(), 0, args.warmup
         for done in range(1, args.asks + 1):
@@ -89,6 +102,7 @@ def main() -> None:
                     ]
                 )
         seconds = time.perf_counter() - start
+        opened = handle_kinds() - base_kinds
     print_table(
         f"{args.asks:,} asks in one process (llm none, vector store on): RSS and open files",
         ["after", "count", "RSS MiB", "growth since warm-up", "open fds"],
@@ -99,6 +113,7 @@ def main() -> None:
         f"{items:,} items answered; RSS {base_rss:,.1f} -> {rss:,.1f} MiB "
         f"({100 * (rss / base_rss - 1):+.2f}%), open fds {base_fds} -> {open_files()}"
     )
+    print("descriptors opened after the warm-up and still open:", dict(opened) or "none")
 
 
 if __name__ == "__main__":

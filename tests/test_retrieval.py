@@ -80,6 +80,26 @@ def test_similar_users_overlap_more_than_the_median(data: Dataset, store: Histor
         assert all(o.jaccard > median for o in top), (user, median, top)
 
 
+def test_neighbours_come_back_as_the_datasets_own_ids(tmp_path: Path, embeddings) -> None:
+    """Neighbours are read from chunk ids: int ids stay ints, str ids (even with a colon or
+    digits only) stay the strings they are."""
+    tiny = _tiny()
+    as_text = tiny.interactions.assign(user_id=lambda d: "u:" + d["user_id"].astype(str))
+    for data, kind in ((tiny, int), (tiny.subset(as_text), str)):
+        history = HistoryStore(tmp_path / kind.__name__, embeddings=embeddings, create=True)
+        history.sync(data, progress=False)
+        users = set(data.interactions["user_id"])
+        user = sorted(users)[0]
+        found = [u for u, _ in history.similar_users(user, k=4)]
+        assert len(found) == 4 and user not in found
+        assert set(found) <= users and all(type(u) is kind for u in found), found
+    digits = tiny.interactions.assign(user_id=lambda d: d["user_id"].astype(str))
+    history = HistoryStore(tmp_path / "digits", embeddings=embeddings, create=True)
+    history.sync(tiny.subset(digits), progress=False)
+    found = [u for u, _ in history.similar_users("1", k=3)]
+    assert found and all(isinstance(u, str) and u in set(digits["user_id"]) for u in found)
+
+
 def test_second_sync_changes_nothing_and_loads_no_model(data: Dataset, store: HistoryStore) -> None:
     lazy = LazyEmbeddings()
     reopened = HistoryStore(store.location, embeddings=lazy)

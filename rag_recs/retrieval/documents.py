@@ -52,6 +52,15 @@ def user_doc_id(user: Any, chunk: int) -> str:
     return f"user:{user}:{chunk}"
 
 
+def chunk_user(doc_id: str, like: Any) -> Any:
+    """The user of a :func:`user_doc_id`, typed as ``like`` is (one dataset's users share a
+    type), so a query can return ids alone instead of every chunk's metadata."""
+    text = doc_id.removeprefix("user:").rsplit(":", 1)[0]
+    if isinstance(like, int) and text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
 def item_doc_id(item: Any) -> str:
     return f"item:{item}"
 

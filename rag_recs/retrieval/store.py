@@ -36,6 +36,7 @@ from rag_recs.retrieval.documents import (
     USER_KIND,
     DocumentConfig,
     build_documents,
+    chunk_user,
     embedding_text,
     item_ids,
 )
@@ -339,20 +340,18 @@ class HistoryStore:
         n = min(self.count() - len(own["ids"]), max(5 * k, 30))
         if n <= 0:
             return []
+        # ids and distances only: the neighbour is read from the chunk's id. Asking for the
+        # metadatas too (each holds the chunk's item list) made a query twice as slow and grew
+        # the process's memory with every distinct user asked about (benchmarks/repeat_asks.py)
         found = self.collection.query(
-            query_embeddings=own["embeddings"],
-            n_results=n,
-            where=others,
-            include=["metadatas", "distances"],
+            query_embeddings=own["embeddings"], n_results=n, where=others, include=["distances"]
         )
         weights = [m.get("n_items", 1) for m in own["metadatas"]]
         scores: dict[Any, float] = defaultdict(float)
-        for weight, metas, distances in zip(
-            weights, found["metadatas"], found["distances"], strict=True
-        ):
+        for weight, ids, distances in zip(weights, found["ids"], found["distances"], strict=True):
             best: dict[Any, float] = {}
-            for meta, distance in zip(metas, distances, strict=True):
-                other = meta["user_id"]
+            for doc_id, distance in zip(ids, distances, strict=True):
+                other = chunk_user(doc_id, like=user)
                 best[other] = max(best.get(other, -1.0), 1.0 - distance)
             for other, similarity in best.items():
                 scores[other] += weight * similarity
