@@ -59,6 +59,12 @@ class RankerConfig(BaseModel):
         description="CPU threads for training steps; 0 = each epoch times 1 thread against "
         "torch's default and keeps the faster",
     )
+    sparse_rows: int = Field(
+        30_000,
+        ge=0,
+        description="embedding rows above which a step updates only the rows its batch used "
+        "(SparseAdam): a dense step reads and writes the whole table",
+    )
     seed: int = 2024
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True

@@ -47,6 +47,7 @@ def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
         config.dim,
         config.hidden,
         config.dropout,
+        sparse_grad=feature_map.num_embeddings > config.sparse_rows,
     )
 
 
@@ -162,11 +163,14 @@ class Examples:
 
         def epoch(number: int, generator: torch.Generator) -> Epoch:
             order = rows_t[torch.randperm(len(rows_t), generator=generator)]
+            query = self.query(order)
             if self.items is None or self.tables is None:  # a generic CTR table
-                return Epoch(self.query(order), labels[order], batch_size=batch_size)
+                return Epoch(query, labels[order], batch_size=batch_size)
+            if DeepFM.joinable(query):  # joined once here instead of at every step
+                items = self.tables[1].take(self.items[order])  # [n] item fields
+                return Epoch(Tensors.join(query, items), labels[order], batch_size=batch_size)
             items = self.tables[1].take(self.items[order].unsqueeze(1))  # [n, 1] item fields
-            y = labels[order].unsqueeze(1)  # [n, 1]
-            return Epoch(self.query(order), y, items, batch_size=batch_size)
+            return Epoch(query, labels[order].unsqueeze(1), items, batch_size=batch_size)
 
         return epoch
 

@@ -87,14 +87,21 @@ class TrainLog:
         return self.samples / self.seconds if self.seconds else 0.0
 
 
-def make_optimizer(model: torch.nn.Module, cfg: RankerConfig) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where the installed torch has it (one kernel per step)."""
+def make_optimizers(
+    model: torch.nn.Module, cfg: RankerConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.SparseAdam | None]:
+    """Adam with the fused kernel where the installed torch has it (one kernel per step), and
+    SparseAdam for an embedding table with sparse gradients (a large one: it updates only the
+    rows a batch used, and their moments; it has no weight decay)."""
+    embedding = getattr(model, "embedding", None)
+    table = embedding.table.weight if getattr(embedding, "sparse_grad", False) else None
+    params = [p for p in model.parameters() if p is not table]
+    sparse = None if table is None else torch.optim.SparseAdam([table], lr=cfg.lr)
     try:
-        return torch.optim.Adam(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
+        dense = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        dense = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return dense, sparse
 
 
 class AdamStep:
@@ -104,11 +111,14 @@ class AdamStep:
     the fused kernel itself on a 512-row batch. The tensors never change between steps here, so
     they are gathered once and the same kernel is called directly (no library offers this).
     The first step, non-fused optimizers and any parameter without a gradient take the regular
-    path, so the result is identical to ``optimizer.step()`` (tested).
+    path, so the result is identical to ``optimizer.step()`` (tested). ``sparse`` (the table's
+    SparseAdam, if any) steps alongside.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer):
-        self.optimizer = optimizer
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, sparse: torch.optim.SparseAdam | None = None
+    ):
+        self.optimizer, self.sparse = optimizer, sparse
         group = optimizer.param_groups[0]
         self.params: list[torch.Tensor] = list(group["params"])
         self.fast = (
@@ -126,8 +136,12 @@ class AdamStep:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+        if self.sparse is not None:
+            self.sparse.zero_grad()
 
     def __call__(self) -> None:
+        if self.sparse is not None:
+            self.sparse.step()
         if self._state is not None:
             params, avgs, squares, steps = self._state
             grads = [p.grad for p in params]
@@ -211,7 +225,7 @@ def _loop(
 ) -> dict | None:
     """The epochs themselves; fills ``log`` and returns the best weights seen (or None)."""
     generator = torch.Generator().manual_seed(cfg.seed)
-    step = AdamStep(make_optimizer(model, cfg))
+    step = AdamStep(*make_optimizers(model, cfg))
     best, best_state, stale, steps = float("-inf"), None, 0, 0
     task = progress.add_task("train", total=epochs, info="")
     began = time.perf_counter()
@@ -306,7 +320,7 @@ def _steps(
         step.zero_grad()
         loss.backward()
         step()
-        total += loss.detach() * len(labels)
+        total.add_(loss.detach(), alpha=len(labels))
 
 
 @torch.inference_mode()
