@@ -19,7 +19,7 @@ from rag_recs.errors import ModelError
 from rag_recs.evaluation import Popularity, RankerScorer, evaluate_loo
 from rag_recs.ranker import DeepFM, DeepFMRanker
 from rag_recs.ranker.features import Tensors
-from rag_recs.ranker.layers import FactorizationMachine, lookup
+from rag_recs.ranker.layers import FactorizationMachine, linear_and_pairs, lookup
 from rag_recs.ranker.sampling import pair_keys, sample_negatives
 from rag_recs.ranker.train import AdamStep, Epoch, _one_epoch
 from rag_recs.workspace import Workspace
@@ -36,6 +36,14 @@ def test_factorization_machine_matches_brute_force():
     got = FactorizationMachine()(vectors)
     assert got.shape == (7,)
     torch.testing.assert_close(got, expected)
+
+
+def test_linear_and_pairs_matches_autograd_in_value_and_gradient():
+    gen = torch.Generator().manual_seed(5)
+    rows = torch.randn(6, 4, 3 + 1, generator=gen, dtype=torch.float64, requires_grad=True)
+    expected = rows[..., -1].sum(1) + FactorizationMachine()(rows[..., :-1])
+    torch.testing.assert_close(linear_and_pairs(rows), expected)
+    assert torch.autograd.gradcheck(linear_and_pairs, (rows,))
 
 
 def test_deepfm_forward_shape_and_gradients():
@@ -164,10 +172,11 @@ def test_weights_do_not_depend_on_the_thread_choice():
         every, _ = _train_copy(threads=2, lean=True)
     finally:
         torch.set_num_threads(before)
-    # the same training, up to float32 summation order (matmuls split work by thread count)
+    # the same training, up to float32 summation order (reductions split work by thread
+    # count): after 180 steps at lr 1e-2 the largest difference seen is ~2e-5
     for a, b, c in zip(*(m.state_dict().values() for m in (one, auto, every)), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
-        torch.testing.assert_close(a, c, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(a, c, rtol=1e-3, atol=1e-4)
 
 
 # ---- negative sampling ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rag_recs.ranker.features import Tensors
-from rag_recs.ranker.layers import MLP, FactorizationMachine, FeatureEmbedding
+from rag_recs.ranker.layers import MLP, FactorizationMachine, FeatureEmbedding, linear_and_pairs
 
 
 class DeepFM(nn.Module):
@@ -43,9 +43,11 @@ class DeepFM(nn.Module):
         """
         if items is not None and items.sparse.shape[1] == 1 and len(items) == len(query):
             return self._one_item(query, items).unsqueeze(1)  # [B, 1]
+        if items is None:  # a generic CTR row, or a query joined with its one item
+            rows = self.embedding.rows(query.sparse, query.dense, query.bags)  # [B, F, d + 1]
+            vectors = rows[..., : self.embedding.dim].flatten(1)
+            return self.bias + linear_and_pairs(rows) + self.mlp(vectors)
         q_vec, q_w = self.embedding(query.sparse, query.dense, query.bags)  # [B, Fq, d], [B, Fq]
-        if items is None:
-            return self.bias + q_w.sum(1) + self.fm(q_vec) + self.mlp(q_vec.flatten(1))
         return self.score(query, self.item_side(items), (q_vec, q_w))
 
     @staticmethod

@@ -160,15 +160,20 @@ class Examples:
     def labelled(self, rows: np.ndarray, labels: torch.Tensor, batch_size: int):
         """Epochs over the same labelled rows, reshuffled each time."""
         rows_t = torch.from_numpy(rows)
+        joined = None  # every row's query and item fields as one, gathered once for all epochs
+        if self.items is not None and self.tables is not None:
+            query = self.query(rows_t)
+            if DeepFM.joinable(query):
+                joined = Tensors.join(query, self.tables[1].take(self.items[rows_t]))
 
         def epoch(number: int, generator: torch.Generator) -> Epoch:
-            order = rows_t[torch.randperm(len(rows_t), generator=generator)]
+            shuffle = torch.randperm(len(rows_t), generator=generator)
+            order = rows_t[shuffle]
+            if joined is not None:
+                return Epoch(joined.take(shuffle), labels[order], batch_size=batch_size)
             query = self.query(order)
             if self.items is None or self.tables is None:  # a generic CTR table
                 return Epoch(query, labels[order], batch_size=batch_size)
-            if DeepFM.joinable(query):  # joined once here instead of at every step
-                items = self.tables[1].take(self.items[order])  # [n] item fields
-                return Epoch(Tensors.join(query, items), labels[order], batch_size=batch_size)
             items = self.tables[1].take(self.items[order].unsqueeze(1))  # [n, 1] item fields
             return Epoch(query, labels[order].unsqueeze(1), items, batch_size=batch_size)
 
