@@ -703,8 +703,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="json + png here")
     parser.add_argument("--workdir", type=Path, default=None, help="data and workspaces here")
     parser.add_argument("--keep", action="store_true", help="keep data and workspaces")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        help="no run: one table, plot and json from the scaling.json of earlier runs (e.g. the "
+        "largest size run on its own), each size from the last file that has it",
+    )
     parser.add_argument("--write-data", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.merge:
+        return merge(args)
 
     if args.write_data:  # the child that generates one size's data
         n, path, generator = args.write_data
@@ -724,21 +734,32 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write(results, args, {"machine": machine(), "settings": settings})
+
+
+def write(results: list[dict], args: argparse.Namespace, header: dict) -> None:
+    """Print the table, save the plot and the raw numbers under ``args.out``."""
     estimates = report(results, args)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / "scaling.png")
-    payload = {
-        "machine": machine(),
-        "settings": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "write_data"
-        },
-        "results": results,
-        "capacity_estimate": estimates,
-    }
+    payload = {**header, "results": results, "capacity_estimate": estimates}
     (args.out / "scaling.json").write_text(json.dumps(payload, indent=1, default=str))
     print(f"wrote {args.out / 'scaling.json'} and {args.out / 'scaling.png'}", file=sys.stderr)
+
+
+def merge(args: argparse.Namespace) -> None:
+    """One report from several runs' json; each run's machine and settings are kept."""
+    by_size: dict[int, dict] = {}
+    runs = []
+    for path in args.merge:
+        run = json.loads(path.read_text())
+        runs.append({"file": str(path), "machine": run["machine"], "settings": run["settings"]})
+        for res in run["results"]:
+            by_size[res["size"]] = {**res, "run": len(runs) - 1}
+    args.budget_s = max(float(r["settings"]["budget_s"]) for r in runs)
+    results = [by_size[n] for n in sorted(by_size)]
+    write(results, args, {"merged_from": runs})
 
 
 if __name__ == "__main__":
