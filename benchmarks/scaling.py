@@ -708,7 +708,7 @@ def main() -> None:
         nargs="+",
         type=Path,
         help="no run: one table, plot and json from the scaling.json of earlier runs (e.g. the "
-        "largest size run on its own), each size from the last file that has it",
+        "largest size run on its own), each step from the last file that has it",
     )
     parser.add_argument("--write-data", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -755,8 +755,11 @@ def merge(args: argparse.Namespace) -> None:
     for path in args.merge:
         run = json.loads(path.read_text())
         runs.append({"file": str(path), "machine": run["machine"], "settings": run["settings"]})
-        for res in run["results"]:
-            by_size[res["size"]] = {**res, "run": len(runs) - 1}
+        for res in run["results"]:  # steps of one size may come from several runs
+            steps = {**by_size.get(res["size"], {}).get("steps", {})}
+            for step, r in res["steps"].items():
+                steps[step] = {**r, "run": len(runs) - 1}
+            by_size[res["size"]] = {**res, "steps": steps}
     args.budget_s = max(float(r["settings"]["budget_s"]) for r in runs)
     results = [by_size[n] for n in sorted(by_size)]
     write(results, args, {"merged_from": runs})
