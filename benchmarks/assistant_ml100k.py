@@ -1,9 +1,11 @@
 """The assistant on MovieLens-100K leave-one-out (protocol 3, docs/protocols.md), and latency.
 
-One table: ranker-only, LLM-only and the assistant (Recall@10, NDCG@10, invalid shares before
-and after validation, fill rate, latency), then the latency of ``Assistant.ask`` for the
-notebook's question (k = 2) in a warm process with the local LLM and with ``llm="none"``, and
-the cold start of ``rag-recs ask`` as a whole process.
+One table: the ranker alone, the LLM alone (ranking the similar users' favourites), k at random
+from the assistant's pool, the LLM reranking the ranker's top 20, and the assistant (Recall@10,
+NDCG@10, repeats among the LLM's proposals, fill rate, share of reasons worded by the LLM,
+invalid final items, latency). ``--generate-users N`` adds the LLM alone writing its picks
+(``llm_mode="generate"``, the previous default) on N users. Then the latency of a warm
+``Assistant.ask`` with k = 10 and k = 2, with the local LLM (both modes) and without.
 
     RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/assistant_ml100k.py --users 200
 """
@@ -29,10 +31,30 @@ QUESTION = (
 )
 
 
-def _parts(r: dict) -> str:
-    if "unknown" not in r:
-        return "-"
-    return " / ".join(f"{r[k]:.3f}" for k in ("unknown", "seen", "duplicate"))
+QUESTION_10 = "Suggest 10 movies to user 78 that they have not seen, with reasons."
+
+
+def _row(name: str, r: dict) -> list[str]:
+    def share(key: str) -> str:
+        return f"{r[key]:.3f}" if key in r else "-"
+
+    return [
+        name, f"{r['recall@10']:.4f}", f"{r['ndcg@10']:.4f}", share("repeat_rate"),
+        share("fill_rate"), share("llm_reason_share"), f"{r['invalid_final']:.3f}",
+        f"{r['latency_p50_s'] * 1000:.0f} / {r['latency_p95_s'] * 1000:.0f}", str(r["n_users"]),
+    ]  # fmt: skip
+
+
+def _warm(assistant, question: str, k: int, runs: int = 10) -> tuple[float, float]:
+    """Median and max seconds of ``assistant.ask(question)`` after one warm-up call."""
+    assistant.ask(question)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        answer = assistant.ask(question)
+        times.append(time.perf_counter() - start)
+    assert len(answer.items) == k, answer
+    return statistics.median(times), max(times)
 
 
 def main() -> None:
@@ -46,7 +68,10 @@ def main() -> None:
         help="similar users by exact Jaccard over everyone instead of vector search first "
         "(skips embedding 9,681 documents)",
     )
-    parser.add_argument("--modes", default="ranker,llm,assistant")
+    parser.add_argument("--modes", default="ranker,llm,random,llm-rerank,assistant")
+    parser.add_argument(
+        "--generate-users", type=int, default=0, help="also the LLM alone writing its picks"
+    )
     parser.add_argument("--cli", action="store_true", help="also time whole `rag-recs ask` runs")
     args = parser.parse_args()
 
@@ -58,23 +83,21 @@ def main() -> None:
     path = ml100k_path()
     ws = Workspace(args.workspace or tempfile.mkdtemp(prefix="rag-recs-bench-"))
     data = load_movielens(path)
+    use_store = not args.no_store
     rows = []
     for mode in args.modes.split(","):
-        r = evaluate_assistant(
-            data, mode, users=args.users, llm=args.llm, workspace=ws, use_store=not args.no_store
-        )
-        rows.append([
-            mode, f"{r['recall@10']:.4f}", f"{r['ndcg@10']:.4f}",
-            f"{r.get('invalid_proposed', 0):.3f}" if mode != "ranker" else "-",
-            _parts(r),
-            f"{r['invalid_final']:.3f}",
-            f"{r['fill_rate']:.2f}" if mode == "assistant" else "-",
-            f"{r['latency_p50_s'] * 1000:.0f} / {r['latency_p95_s'] * 1000:.0f}", str(r["n_users"]),
-        ])  # fmt: skip
+        r = evaluate_assistant(data, mode, users=args.users, llm=args.llm, workspace=ws,
+                               use_store=use_store)  # fmt: skip
+        rows.append(_row(mode, r))
+    if args.generate_users:
+        r = evaluate_assistant(data, "llm", users=args.generate_users, llm=args.llm,
+                               workspace=ws, use_store=use_store,
+                               config={"llm_mode": "generate"})  # fmt: skip
+        rows.append(_row(f"llm, writing its picks ({args.generate_users} users)", r))
     print_table(
         f"Protocol 3, MovieLens-100K leave-one-out, {args.users} users, k=10, LLM {args.llm}",
-        ["mode", "Recall@10", "NDCG@10", "invalid proposed", "unknown / seen / dup",
-         "invalid final", "fill rate", "latency p50 / p95 ms", "users"],
+        ["mode", "Recall@10", "NDCG@10", "repeat rate", "fill rate", "LLM reasons",
+         "invalid final", "latency p50 / p95 ms", "users"],
         rows,
     )  # fmt: skip
 
@@ -82,20 +105,15 @@ def main() -> None:
     from rag_recs.data.split import leave_one_out
 
     train = data.subset(leave_one_out(data.interactions)[0])  # the models trained above
-    for llm in (args.llm, "none"):
-        assistant = build_assistant(
-            train, llm=llm, workspace=ws, use_store=not args.no_store, progress=False
-        )
-        assistant.ask(QUESTION)  # warm-up: loads the model, fills caches
-        times = []
-        for _ in range(10):
-            start = time.perf_counter()
-            answer = assistant.ask(QUESTION)
-            times.append(time.perf_counter() - start)
-        assert len(answer.items) == 2
-        name = f"Assistant.ask, warm process, llm={llm}"
-        median, worst = statistics.median(times) * 1000, max(times) * 1000
-        latency_rows.append([name, f"{median:.0f} ms", f"{worst:.0f} ms"])
+    for llm, mode in ((args.llm, "auto"), (args.llm, "generate"), ("none", "auto")):
+        assistant = build_assistant(train, llm=llm, workspace=ws, use_store=use_store,
+                                    progress=False)  # fmt: skip
+        assistant.config = assistant.config.model_copy(update={"llm_mode": mode})
+        how = f", llm_mode={mode}" if llm != "none" else ""
+        for question, k in ((QUESTION_10, 10), (QUESTION, 2)):
+            median, worst = _warm(assistant, question, k, runs=10 if mode != "generate" else 3)
+            name = f"Assistant.ask, warm, k={k}, llm={llm}{how}"
+            latency_rows.append([name, f"{median * 1000:.0f} ms", f"{worst * 1000:.0f} ms"])
     if args.cli:  # whole `rag-recs ask` processes on the generated data, own fresh workspace
         fresh = tempfile.mkdtemp(prefix="rag-recs-cli-")
         cli = [sys.executable, "-m", "rag_recs.cli.main", "ask", QUESTION, "--data", "synthetic",
@@ -114,7 +132,7 @@ def main() -> None:
         name = "rag-recs ask, whole process (models cached)"
         latency_rows.append([name, f"{median:.1f} s", f"{worst:.1f} s"])
     print_table(
-        "Answer latency, the notebook's question (k = 2) for user 78",
+        "Answer latency for user 78 (k = 10, and the notebook's question with k = 2)",
         ["what", "median", "max"],
         latency_rows,
     )

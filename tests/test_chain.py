@@ -8,7 +8,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 
-from rag_recs.llm import Proposal, make_chain, stream_answer
+from rag_recs.llm import Proposal, make_chain
 
 POOL = {7: "Rockets explained", 8: "Bread basics", 9: "Blue notes"}
 DOCS = [
@@ -66,17 +66,12 @@ def test_chain_stuffs_retrieved_docs_into_the_prompt_and_parses():
 
 def test_chain_streams_tokens_then_the_proposal():
     llm = GenericFakeChatModel(messages=iter([AIMessage(ANSWER)]))
-    chunks = list(make_chain(FixedRetriever(docs=DOCS, queries=[]), llm).stream(QUESTION))
+    chain = make_chain(FixedRetriever(docs=DOCS, queries=[]), llm, stream=True)
+    chunks = list(chain.stream(QUESTION))
     tokens = [c["answer"] for c in chunks if "answer" in c]
     assert len(tokens) > 3 and "".join(tokens) == ANSWER
     assert "context" in chunks[0]
     assert isinstance(chunks[-1]["proposal"], Proposal)
-
-
-def test_stream_answer_yields_pieces():
-    llm = GenericFakeChatModel(messages=iter([AIMessage("Rockets explained, because space")]))
-    pieces = list(stream_answer(llm, "q", DOCS, POOL, 1))
-    assert len(pieces) > 1 and "".join(pieces) == "Rockets explained, because space"
 
 
 def test_chain_uses_the_schema_where_the_backend_has_one():
@@ -90,3 +85,26 @@ def test_chain_uses_the_schema_where_the_backend_has_one():
 def test_chain_without_llm_still_retrieves():
     out = make_chain(FixedRetriever(docs=DOCS, queries=[]), None).invoke(QUESTION)
     assert out["context"] == DOCS and out["proposal"] == Proposal() and out["answer"] == ""
+
+
+def test_chain_builds_its_pool_and_evidence_from_the_retrieved_context():
+    recorder = Recorder()
+    llm = GenericFakeChatModel(messages=iter([AIMessage(ANSWER)]), callbacks=[recorder])
+    seen_context = []
+
+    def candidates(inputs):
+        seen_context.append(inputs["context"])
+        return {i: t for i, t in POOL.items() if i != 8}
+
+    chain = make_chain(
+        FixedRetriever(docs=DOCS, queries=[]),
+        llm,
+        retrieve_key="user",
+        candidates=candidates,
+        evidence=lambda inputs: f"{len(inputs['pool'])} candidates",
+    )
+    out = chain.invoke({"question": "q", "user": 78, "k": 1})
+    assert seen_context == [DOCS] and list(out["pool"]) == [7, 9]
+    (prompt,) = recorder.prompts
+    assert "2 candidates" in prompt and "Bread basics" not in prompt
+    assert out["proposal"].pool_ids() == [7]

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import (
     FakeListChatModel,
     GenericFakeChatModel,
 )
+
+from langchain_core.retrievers import BaseRetriever
 
 from rag_recs import RagRecsError
 from rag_recs.llm import (
@@ -23,14 +26,14 @@ from rag_recs.llm import (
     PromptError,
     Proposal,
     build_llm,
-    explain,
     load_prompt,
+    make_chain,
     parse_backend,
-    parse_proposal,
-    pool_schema,
-    propose,
 )
 from rag_recs.llm.backends import _util
+from rag_recs.llm.labels import label_probabilities
+from rag_recs.llm.parsing import parse_proposal
+from rag_recs.llm.schema import pool_schema
 from rag_recs.llm.prompts import VARIABLES
 
 POOL = {
@@ -40,6 +43,22 @@ POOL = {
     104: "Tomatoes",
 }
 DOCS = ["User 78 read: Deep space probes? no; Jazz in Paris? no; Rockets explained; Mars rovers."]
+
+
+class Docs(BaseRetriever):
+    """The same documents for every query."""
+
+    texts: list[str]
+
+    def _get_relevant_documents(self, query, *, run_manager):
+        return [Document(page_content=t) for t in self.texts]
+
+
+def propose(llm, question, docs, pool, k, *, evidence="", mode="generate"):
+    """The proposal the retrieval chain gives for fixed documents."""
+    chain = make_chain(Docs(texts=list(docs)), llm, k=k, mode=mode)
+    inputs = {"question": question, "pool": pool, "k": k, "evidence": evidence}
+    return chain.invoke(inputs)["proposal"]
 
 
 class Recorder(BaseCallbackHandler):
@@ -177,25 +196,28 @@ def test_shipped_prompts_load_with_their_variables(name):
 
 
 def test_prompt_folder_override_and_fallback(tmp_path, monkeypatch):
-    (tmp_path / "explain.system.txt").write_text("Say it plainly.")
-    (tmp_path / "explain.human.txt").write_text("{item}: {evidence}")
+    (tmp_path / "pick.system.txt").write_text("Say it plainly.")
+    (tmp_path / "pick.human.txt").write_text("{context} {evidence}: {candidates}? {question}")
     monkeypatch.setenv("RAG_RECS_PROMPTS", str(tmp_path))
-    text = load_prompt("explain").invoke({"item": "A", "evidence": "B"}).to_string()
-    assert "Say it plainly." in text and "A: B" in text
+    values = {"context": "C", "evidence": "E", "candidates": "A. x", "question": "Q"}
+    text = load_prompt("pick").invoke(values).to_string()
+    assert "Say it plainly." in text and "C E: A. x? Q" in text
     assert "candidates" in load_prompt("recommend").input_variables  # not overridden: default
 
 
 def test_prompt_missing_file_and_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_RECS_PROMPTS", str(tmp_path))
-    (tmp_path / "explain.system.txt").write_text("sys")
-    with pytest.raises(PromptError, match="explain.human.txt is missing"):
-        load_prompt("explain")
-    (tmp_path / "explain.human.txt").write_text("{item} only")
+    (tmp_path / "pick.system.txt").write_text("sys")
+    with pytest.raises(PromptError, match="pick.human.txt is missing"):
+        load_prompt("pick")
+    (tmp_path / "pick.human.txt").write_text("{context} {candidates} {question} only")
     with pytest.raises(PromptError, match=r"does not use \{evidence\}"):
-        load_prompt("explain")
-    (tmp_path / "explain.human.txt").write_text('{item} {evidence} {"json": 1}')
+        load_prompt("pick")
+    (tmp_path / "pick.human.txt").write_text(
+        '{context} {evidence} {candidates} {question} {"j": 1}'
+    )
     with pytest.raises(PromptError, match="literal braces"):
-        load_prompt("explain")
+        load_prompt("pick")
     with pytest.raises(PromptError, match="not found"):
         load_prompt("no-such-prompt")
     monkeypatch.setenv("RAG_RECS_PROMPTS", str(tmp_path / "nowhere"))
@@ -312,14 +334,6 @@ def test_pool_schema_allows_only_pool_ids():
     assert json_schema["properties"]["items"]["maxItems"] == 2
 
 
-def test_explain_never_lets_numbers_in():
-    evidence = "You and user 12 share 3 items (Jaccard 0.40)."
-    assert explain(fake("You share 3 items with user 12."), "Jazz", evidence).startswith("You")
-    assert explain(fake("You share 97% of your taste."), "Jazz", evidence) == evidence
-    assert explain(fake(""), "Jazz", evidence) == evidence
-    assert explain(None, "Jazz", evidence) == evidence
-
-
 # --- the real local model --------------------------------------------------------------------
 
 
@@ -357,6 +371,32 @@ def test_real_smollm2_is_deterministic(smollm2):
     first = propose(llm, "one article", [], pool, 1)
     assert first == propose(llm, "one article", [], pool, 1)
     assert first.items and first.items[0].item_id in pool
+
+
+def test_real_smollm2_ranks_a_lettered_pool_each_item_once(smollm2):
+    llm, _ = smollm2
+    topics = ["Space", "Cooking", "Football", "Jazz", "Gardening"]
+    pool = {i: f"{topics[i % 5]} story {i}" for i in range(100, 120)}
+    question = "Suggest 3 unseen space articles to user 78."
+    start = time.perf_counter()
+    proposal = propose(llm, question, DOCS, pool, 3, mode="labels")
+    print(f"SmolLM2 ranks a 20-item pool in {time.perf_counter() - start:.2f} s")
+    ids = [c.item_id for c in proposal.items]
+    assert sorted(ids) == sorted(pool)  # every candidate exactly once: no repeat, none invented
+    scores = [c.score for c in proposal.items]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-6
+    assert proposal == propose(llm, question, DOCS, pool, 3, mode="labels")  # deterministic
+    assert make_chain(Docs(texts=[]), llm).invoke({"question": question, "pool": pool})[
+        "proposal"
+    ] == propose(llm, question, [], pool, 3, mode="labels")  # auto: labels for llama.cpp
+
+
+def test_label_probabilities_need_a_model_that_exposes_them():
+    with pytest.raises(LLMError, match="no next-token probabilities"):
+        label_probabilities(fake("A"), [], ["A", "B"])
+    chain = make_chain(Docs(texts=[]), fake('{"items": [{"item_id": "101", "reason": "r"}]}'))
+    out = chain.invoke({"question": "q", "pool": POOL, "k": 1})  # auto: writes for other models
+    assert out["proposal"].pool_ids() == [101]
 
 
 def test_llm_config_overrides_build_a_separate_model(smollm2):

@@ -24,6 +24,7 @@ class AnswerItem:
     evidence: Evidence
     source: str  # "llm" (proposed and validated) or "ranker" (filled from the ranker's top-K)
     blend: float = 0.0  # the ordering key (see above)
+    reason_by: str = "evidence"  # "llm": the reason leads with the LLM's own words
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class AnswerItem:
             "blend": round(self.blend, 4),
             "reason": self.reason,
             "source": self.source,
+            "reason_by": self.reason_by,
             "evidence": self.evidence.to_dict(),
         }
 

@@ -13,25 +13,31 @@ picks: a proposal that does not make the top k is reported as outranked.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
+import random
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from langchain_core.documents import Document
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
 from rag_recs.assistant.answer import Answer, AnswerItem
 from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
+from rag_recs.assistant.stages import Candidates, ContextRetriever, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
 from rag_recs.errors import RagRecsError
+from rag_recs.llm.schema import Candidate, Proposal
 from rag_recs.ranker.ranker import DeepFMRanker
 from rag_recs.retrieval.overlap import jaccard
 
@@ -67,6 +73,20 @@ class AssistantConfig(BaseModel):
     )
     like_pool: int = Field(50, ge=1, description="items near X fetched by vector search")
     history_size: int = Field(100, ge=1, description="answers kept for follow-ups (the latest)")
+    context_items: int = Field(8, ge=1, description="liked titles per document the LLM reads")
+    context_neighbors: int = Field(2, ge=0, description="similar users whose likes it reads")
+    pool_sources: tuple[Literal["like", "support", "ranker"], ...] = Field(
+        ("like", "support", "ranker"), description="where the pool's candidates come from"
+    )
+    llm_mode: Literal["auto", "labels", "generate"] = Field(
+        "auto", description="labels: rank a lettered pool by next-token probability; generate"
+    )
+    llm_weight: float = Field(0.0, ge=0.0, description="weight of the LLM's probability")
+    proposer: Literal["llm", "random"] = Field("llm", description="random: a baseline")
+    order: Literal["blend", "proposal"] = Field(
+        "blend", description="proposal: the validated proposals first, in the LLM's order"
+    )
+    seed: int = 0
 
 
 class Assistant:
@@ -158,100 +178,183 @@ class Assistant:
         question: str | None = None,
         like: list[str] | tuple = (),
     ) -> Answer:
-        """Top-``k`` unseen items for ``user`` that meet the constraints, with reasons, evidence."""
-        timings: dict[str, float] = {}
-        tic = time.perf_counter()
+        """Top-``k`` unseen items for ``user`` that meet the constraints, with reasons, evidence.
+
+        Runs the stages in order: :meth:`propose` (the retrieval chain: :meth:`context` ->
+        :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`, :meth:`rerank` and
+        :meth:`explain_items`.
+        """
         user = self.resolve_user(user)
         self.current_user = user
         answer = Answer(question or f"recommend {k} items for user {user}", user=user)
         answer.notes.extend(self.notes)
-        if k < 1:
-            answer.message = "Ask for at least one item (k must be 1 or more)."
+        request = self._request(answer, user, k, include, exclude, like)
+        if request is None:
             return answer
-        seen = self.index.seen(user)
-        allowed = self._constraint(include, exclude)
-        eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
-        if not eligible:
-            answer.message = self._nothing_left(include, exclude)
-            return answer
-        if k > MAX_K:
-            answer.notes.append(f"k is capped at {MAX_K}")
-            k = MAX_K
-        if k > len(eligible):
-            answer.notes.append(f"only {len(eligible)} items meet the request; showing them all")
-            k = len(eligible)
-        cold = not seen
-        if cold:
-            answer.notes.append(f"user {user} has no history yet: a cold-start answer")
-        neighbors = [] if cold else self.similar_users(user)
-        answer.similar_users = neighbors
-        timings["neighbors"] = time.perf_counter() - tic
+        proposal = self.propose(request)
+        kept = self.validate(request, proposal)
+        ranked = self.rerank(request, proposal, kept)
+        self.explain_items(request, ranked, proposal)
+        return answer
 
-        tic = time.perf_counter()
-        ranker_top = self._ranker_top(user, eligible, max(k, self.config.pool_size))
-        support = self._support(neighbors, eligible)
-        like_to, near = self._like(answer, like, set(eligible))
-        pool = self._pool(ranker_top, support, near)
-        timings["ranker"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
-        proposed, reasons = self._propose(answer, user, k, pool, neighbors, support, question)
-        kept, rejected = validate(proposed, self.catalog, seen, allowed)
-        rejected = answer.rejected + rejected  # keep the unparsed text _propose recorded
-        answer.proposed, answer.rejected = len(proposed), rejected
-        timings["llm"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
-        closest = sorted(near, key=lambda i: (-near[i], str(i)))[:k]
-        candidates = list(
-            dict.fromkeys([i for i, _ in kept] + [i for i, _ in ranker_top[:k]] + closest)
+    # ---- the stages, in order ---------------------------------------------------------------
+    def context(self, user: Any) -> list[Document]:
+        """Retrieval: what the LLM reads about ``user``: the items they liked, their most
+        similar users with the exact overlap, and what the closest of those liked that ``user``
+        has not seen. The similar users travel in the metadata (:func:`neighbors_in`)."""
+        index, config = self.index, self.config
+        seen = index.seen(user)
+        neighbors = self.similar_users(user) if seen else []
+        liked = self._by_popularity(index.liked(user))[: config.context_items]
+        titles = "; ".join(self.dataset.title(i) for i in liked) or "nothing yet"
+        own = {"kind": "user", "user_id": user}
+        docs = [Document(f"User {user} liked: {titles}", metadata=own)]
+        if not neighbors:
+            return docs
+        line = ", ".join(str(n.user_id) for n in neighbors)
+        docs.append(
+            Document(
+                f"Most similar users: {line}",
+                metadata={"kind": "neighbors", "neighbors": neighbors},
+            )
         )
-        scores = dict(zip(candidates, self.ranker.score(user, candidates), strict=True))
+        for n in neighbors[: config.context_neighbors]:
+            theirs = [i for i in self._by_popularity(index.liked(n.user_id)) if i not in seen]
+            if theirs:
+                shown = "; ".join(self.dataset.title(i) for i in theirs[: config.context_items])
+                meta = {"kind": "history", "user_id": n.user_id}
+                docs.append(Document(f"User {n.user_id} also liked: {shown}", metadata=meta))
+        return docs
+
+    def candidates(self, request: Request, docs: list[Document]) -> Candidates:
+        """The pool the LLM picks from (items near a "like X", similar users' favourites, the
+        ranker's top list, as ``config.pool_sources`` says), with the evidence behind it."""
+        tic = time.perf_counter()
+        answer, eligible = request.answer, request.eligible
+        neighbors = neighbors_in(docs)
+        answer.similar_users = neighbors
+        ranker_top = self.ranker.top_k(
+            request.user, max(request.k, self.config.pool_size), candidates=eligible
+        )
+        support = self._support(neighbors, eligible)
+        like_to, near = self._like(answer, request.like, set(eligible))
+        pool = self._pool(ranker_top, support, near)
+        found = Candidates(pool, ranker_top, support, near, like_to)
+        request.candidates = found
+        answer.timings["ranker"] = time.perf_counter() - tic
+        return found
+
+    def propose(self, request: Request) -> Proposal:
+        """The retrieval chain (:attr:`chain`): context -> candidates -> prompt -> LLM -> parse.
+
+        Whatever the LLM does, the ranker still answers: an LLM failure is a note and an empty
+        proposal. With ``config.proposer == "random"`` the pool is shuffled instead (a baseline).
+        """
+        tic = time.perf_counter()
+        inputs = {"question": request.question, "user": request.user, "k": request.k}
+        inputs["request"] = request
+        answer = request.answer
+        try:
+            with self._llm_lock if self.llm is not None else contextlib.nullcontext():
+                out = self.chain.invoke(inputs)
+            proposal = out["proposal"]
+        except Exception as exc:
+            if request.candidates is None:  # failed before the LLM ran: not the LLM's fault
+                raise
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+            answer.notes.append(f"the LLM failed ({type(exc).__name__}: {first}); ranker only")
+            proposal = Proposal()
+        if self.config.proposer == "random":
+            pool = list(request.candidates.pool)
+            random.Random(f"{self.config.seed}:{request.user}").shuffle(pool)
+            proposal = Proposal(items=[Candidate(item_id=i, score=0.0) for i in pool])
+        for text in proposal.unparsed:
+            if text.strip():
+                answer.rejected.append(Rejection("unparsed", "could not be read", text=text[:80]))
+            else:
+                answer.notes.append("the LLM returned nothing; the ranker answered alone")
+        before = answer.timings.get("neighbors", 0.0) + answer.timings.get("ranker", 0.0)
+        answer.timings["llm"] = time.perf_counter() - tic - before
+        return proposal
+
+    def validate(self, request: Request, proposal: Proposal) -> list[tuple[Any, str]]:
+        """The proposals that exist, are unseen, are not repeats and meet the constraints, as
+        (item, reason); the rest are added to the answer's rejections with why. A ranked pool
+        proposes its first k."""
+        ranked = any(c.score is not None for c in proposal.items)
+        picks = proposal.items[: request.k] if ranked else proposal.items
+        kept, rejected = validate(
+            [(c.item_id, c.reason) for c in picks], self.catalog, request.seen, request.allowed
+        )
+        request.answer.proposed = len(picks)
+        request.answer.rejected += rejected
+        return kept
+
+    def rerank(
+        self, request: Request, proposal: Proposal, kept: list[tuple[Any, str]]
+    ) -> list[tuple[Any, float, float, str]]:
+        """The final k as (item, ranker probability, blend, source), over the validated
+        proposals, the ranker's own top k and the k items closest to X.
+
+        ``config.order == "blend"``: ranker probability + support_weight x support +
+        like_weight x similarity to X + llm_weight x the LLM's probability. ``"proposal"``: the
+        validated proposals in the LLM's order first, the ranker's best after them.
+        """
+        tic = time.perf_counter()
+        found, k, config = request.candidates, request.k, self.config
+        near = found.near
+        llm_p = {self.catalog.resolve(c.item_id): c.score for c in proposal.items if c.score}
+        closest = sorted(near, key=lambda i: (-near[i], str(i)))[:k]
+        kept_ids = [i for i, _ in kept]
+        pool = list(dict.fromkeys(kept_ids + [i for i, _ in found.ranker_top[:k]] + closest))
+        scores = dict(zip(pool, self.ranker.score(request.user, pool), strict=True))
         blended = {
             i: float(scores[i])
-            + self.config.support_weight * support.get(i, 0.0)
-            + self.config.like_weight * near.get(i, 0.0)
-            for i in candidates
+            + config.support_weight * found.support.get(i, 0.0)
+            + config.like_weight * near.get(i, 0.0)
+            + config.llm_weight * llm_p.get(i, 0.0)
+            for i in pool
         }
-        order = sorted(candidates, key=lambda i: -blended[i])
-        chosen, llm_ids = order[:k], {i for i, _ in kept}
+        order = sorted(pool, key=lambda i: -blended[i])
+        if config.order == "proposal":
+            order = kept_ids + [i for i in order if i not in set(kept_ids)]
+        chosen, llm_ids = order[:k], set(kept_ids)
         for item in order[k:]:
             if item in llm_ids:
-                rejected.append(
-                    Rejection(
-                        "outranked",
-                        f"ranker score {scores[item]:.2f} is below the top {k}",
-                        item,
-                    )
-                )
+                detail = f"ranker score {scores[item]:.2f} is below the top {k}"
+                request.answer.rejected.append(Rejection("outranked", detail, item))
         filled = sum(1 for i in chosen if i not in llm_ids)
         if self.llm is not None and filled:
-            answer.notes.append(
+            request.answer.notes.append(
                 f"{filled} of {k} items come from the ranker's own top list "
                 f"({len(kept)} LLM proposals survived validation)"
             )
-        for item in chosen:
-            evidence = self.evidence(user, item, neighbors, float(scores[item]))
-            if near.get(item, 0.0) > 0:
-                evidence.similar_to, evidence.similarity = like_to, near[item]
-            llm_reason = reasons.get(item, "")
-            reason = evidence.sentence()
-            if llm_reason and numbers_ok(llm_reason, evidence) and 10 <= len(llm_reason) <= 300:
-                reason = f"{llm_reason.strip()} ({reason})"
-            answer.items.append(
-                AnswerItem(
-                    item,
-                    self.dataset.title(item),
-                    float(scores[item]),
-                    reason,
-                    evidence,
-                    "llm" if item in llm_ids else "ranker",
-                    blended[item],
-                )
-            )
-        timings["rerank"] = time.perf_counter() - tic
-        answer.timings.update(timings)
-        return answer
+        request.answer.timings["rerank"] = time.perf_counter() - tic
+        source = {i: "llm" if i in llm_ids else "ranker" for i in chosen}
+        return [(i, float(scores[i]), blended[i], source[i]) for i in chosen]
+
+    def explain_items(
+        self, request: Request, ranked: list[tuple[Any, float, float, str]], proposal: Proposal
+    ) -> None:
+        """Add the ranked items to the answer, each with its computed evidence and a reason: the
+        template sentence, led by the LLM's own words when they state no figure of their own
+        and are a sentence rather than a fragment."""
+        found, answer = request.candidates, request.answer
+        reasons: dict[Any, str] = {}
+        for c in proposal.items:
+            item = self.catalog.resolve(c.item_id)
+            if item is not None and c.reason:
+                reasons.setdefault(item, c.reason)
+        for item, score, blend, source in ranked:
+            evidence = self.evidence(request.user, item, answer.similar_users, score)
+            if found.near.get(item, 0.0) > 0:
+                evidence.similar_to, evidence.similarity = found.like_to, found.near[item]
+            own = reasons.get(item, "").strip()
+            reason, by = evidence.sentence(), "evidence"
+            if own and numbers_ok(own, evidence) and not self._fragment(own, found.pool):
+                reason, by = f"{own} ({reason})", "llm"
+            title = self.dataset.title(item)
+            answer.items.append(AnswerItem(item, title, score, reason, evidence, source, blend, by))
 
     @_serialised
     def explain(self, user: Any, item: Any) -> Evidence:
@@ -285,6 +388,7 @@ class Assistant:
         fresh.history = deque(maxlen=self.config.history_size)
         fresh.current_user, fresh.user_pinned = None, False
         fresh._lock = threading.RLock()
+        fresh.__dict__.pop("chain", None)  # its stages are bound to the instance
         return fresh
 
     @_serialised
@@ -378,9 +482,6 @@ class Assistant:
             return "No unseen item meets those constraints; try relaxing them."
         return "This user has already seen every item in the catalog."
 
-    def _ranker_top(self, user: Any, eligible: list, n: int) -> list[tuple[Any, float]]:
-        return self.ranker.top_k(user, n, candidates=eligible)
-
     def _support(self, neighbors: list[Neighbor], eligible: list) -> dict[Any, float]:
         if not neighbors:
             return {}
@@ -397,13 +498,18 @@ class Assistant:
         support: dict[Any, float],
         near: dict[Any, float] | None = None,
     ) -> dict:
-        """The LLM's candidates: items near a "like X" first, then similar users' and the
-        ranker's favourites."""
-        size = self.config.pool_size
+        """The LLM's candidates from ``config.pool_sources``: items near a "like X" first, then
+        similar users' and the ranker's favourites (half the pool at most for each of the
+        first two when the ranker's list follows)."""
+        size, sources = self.config.pool_size, self.config.pool_sources
+        share = size // 2 if "ranker" in sources else size
         near = near or {}
-        closest = sorted(near, key=lambda i: (-near[i], str(i)))[: size // 2]
-        by_support = sorted(support, key=lambda i: (-support[i], str(i)))[: size // 2]
-        ids = list(dict.fromkeys(closest + by_support + [i for i, _ in ranker_top]))[:size]
+        closest = sorted(near, key=lambda i: (-near[i], str(i)))[:share]
+        closest = closest if "like" in sources else []
+        by_support = sorted(support, key=lambda i: (-support[i], str(i)))[:share]
+        ranked = [i for i, _ in ranker_top] if "ranker" in sources else []
+        chosen = closest + (by_support if "support" in sources else []) + ranked
+        ids = list(dict.fromkeys(chosen))[:size]
         return {i: self.dataset.title(i) for i in ids}
 
     def like_items(self, text: str) -> tuple[str, dict[Any, float], str]:
@@ -472,56 +578,79 @@ class Assistant:
         count = self.index.popularity
         return max(found, key=lambda i: (count[self.index.item_row(i)], str(i)))
 
-    def _propose(self, answer, user, k, pool, neighbors, support, question):
-        """Ask the LLM for k picks from the pool; returns (raw id, reason) pairs and reasons."""
-        if self.llm is None or not pool:
-            return [], {}
-        from rag_recs.llm import propose
+    def _request(self, answer: Answer, user: Any, k: int, include, exclude, like) -> Request | None:
+        """The request for the stages, or None when the answer is a message (nothing to rank)."""
+        if k < 1:
+            answer.message = "Ask for at least one item (k must be 1 or more)."
+            return None
+        seen = self.index.seen(user)
+        allowed = self._constraint(include, exclude)
+        eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
+        if not eligible:
+            answer.message = self._nothing_left(include, exclude)
+            return None
+        if k > MAX_K:
+            answer.notes.append(f"k is capped at {MAX_K}")
+            k = MAX_K
+        if k > len(eligible):
+            answer.notes.append(f"only {len(eligible)} items meet the request; showing them all")
+            k = len(eligible)
+        if not seen:
+            answer.notes.append(f"user {user} has no history yet: a cold-start answer")
+        question = answer.question
+        return Request(user, k, question, answer, seen, allowed, eligible, list(like))
 
-        context, evidence = self._context(user, neighbors, pool, support)
-        try:
-            with self._llm_lock:
-                proposal = propose(
-                    self.llm,
-                    question or f"recommend {k} items",
-                    context,
-                    pool,
-                    k,
-                    evidence=evidence,
-                )
-        except Exception as exc:  # noqa: BLE001 - whatever the LLM does, the ranker still answers
-            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-            answer.notes.append(f"the LLM failed ({type(exc).__name__}: {first}); ranker only")
-            return [], {}
-        for text in proposal.unparsed:
-            if text.strip():
-                answer.rejected.append(Rejection("unparsed", "could not be read", text=text[:80]))
-            else:
-                answer.notes.append("the LLM returned nothing; the ranker answered alone")
-        pairs = [(c.item_id, c.reason) for c in proposal.items]
-        reasons = {}
-        for raw, reason in pairs:
-            item = self.catalog.resolve(raw)
-            if item is not None:
-                reasons.setdefault(item, reason)
-        return pairs, reasons
+    @functools.cached_property
+    def chain(self) -> Runnable:
+        """The retrieval chain every recommendation runs through: the user's context
+        (:meth:`context`, as a retriever) -> :meth:`candidates` -> prompt -> LLM -> parse."""
+        from rag_recs.llm.chain import make_chain
 
-    def _context(self, user, neighbors, pool, support) -> tuple[list, str]:
-        """Documents the LLM reads (own likes, similar users) and the computed evidence text."""
-        from langchain_core.documents import Document
+        return make_chain(
+            ContextRetriever(context=self._request_context),
+            self.llm,
+            mode=self.config.llm_mode,
+            retrieve_key="request",
+            candidates=lambda inputs: self.candidates(inputs["request"], inputs["context"]).pool,
+            evidence=lambda inputs: self._evidence_text(inputs["request"]),
+        )
 
-        liked = sorted(self.index.liked(user), key=str)[:15]
-        titles = "; ".join(self.dataset.title(i) for i in liked) or "nothing yet"
-        docs = [Document(page_content=f"User {user} liked: {titles}")]
-        lines = []
-        if neighbors:
-            similar = ", ".join(f"user {n.user_id} (Jaccard {n.jaccard:.2f})" for n in neighbors)
-            docs.append(Document(page_content=f"Most similar users: {similar}"))
-            for i in pool:
-                count = round(support.get(i, 0.0) * len(neighbors))
-                if count:
-                    lines.append(f"item {i}: liked by {count} of {len(neighbors)} similar users")
-        return docs, "\n".join(lines)
+    def _request_context(self, request: Request) -> list[Document]:
+        """:meth:`context` for the request's user, timed into its answer."""
+        tic = time.perf_counter()
+        docs = self.context(request.user)
+        request.answer.timings["neighbors"] = time.perf_counter() - tic
+        return docs
+
+    def _evidence_text(self, request: Request) -> str:
+        """The computed support for the pool's items, as the prompt's evidence section: by
+        letter where the LLM ranks a lettered pool (short prompts answer faster), else by id."""
+        from rag_recs.llm.chain import chain_mode
+        from rag_recs.llm.labels import label_pool
+
+        found = request.candidates
+        n = len(request.answer.similar_users)
+        counts = {i: round(found.support.get(i, 0.0) * n) for i in found.pool}
+        if chain_mode(self.llm, self.config.llm_mode) == "labels":
+            named = [f"{lb} {counts[i]}" for lb, i in label_pool(found.pool).items() if counts[i]]
+            return f"Liked by the {n} most similar users: {', '.join(named)}" if named else ""
+        return "\n".join(
+            f"item {i}: liked by {c} of {n} similar users" for i, c in counts.items() if c
+        )
+
+    def _by_popularity(self, items: set) -> list:
+        """``items`` from the most to the least interacted with (ties by id)."""
+        count, row = self.index.popularity, self.index.item_row
+        return sorted(items, key=lambda i: (-count[row(i)], str(i)))
+
+    @staticmethod
+    def _fragment(text: str, pool: dict[Any, str]) -> bool:
+        """True when ``text`` is no sentence of its own: under four words once the pool's
+        titles are taken out (so "The (1997)", a title's pieces, is no reason)."""
+        rest = text
+        for title in sorted(pool.values(), key=len, reverse=True):
+            rest = rest.replace(title, " ")
+        return len(re.findall(r"[^\W\d_]{2,}", rest)) < 4
 
     def _why(self, question: str, intent: Intent) -> Answer:
         last = next((a for a in reversed(self.history) if a.items), None)

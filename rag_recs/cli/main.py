@@ -128,10 +128,14 @@ def evaluate(
         str, typer.Option(help="ctr (AUC, logloss) or loo (leave-one-out top-K)")
     ] = "loo",
     mode: Annotated[
-        str, typer.Option(help="What answers: ranker, llm or assistant (loo).")
+        str,
+        typer.Option(
+            help="What answers (loo): ranker, llm (the LLM alone), random (k at random from the "
+            "assistant's pool), llm-rerank (the LLM reordering the ranker's top 20) or assistant."
+        ),
     ] = "ranker",
     llm: Annotated[
-        str, typer.Option("--llm", help="LLM backend for --mode llm|assistant.")
+        str, typer.Option("--llm", help="LLM backend for the modes other than ranker.")
     ] = "local",
     users: Annotated[
         int | None, typer.Option("--users", help="Evaluate on N sampled users (loo).")
@@ -152,8 +156,10 @@ def evaluate(
 
     if protocol not in ("ctr", "loo"):
         raise DataError(f"unknown protocol '{protocol}'", hint="use ctr or loo")
-    if mode not in ("ranker", "llm", "assistant"):
-        raise DataError(f"unknown mode '{mode}'", hint="use ranker, llm or assistant")
+    from rag_recs.evaluation.assistant_eval import MODES
+
+    if mode not in MODES:
+        raise DataError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
     if mode != "ranker" and protocol != "loo":
         raise DataError(f"--mode {mode} runs on the loo protocol", hint="add --protocol loo")
     if users is not None and users < 1:

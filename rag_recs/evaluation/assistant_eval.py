@@ -18,7 +18,17 @@ from rag_recs.data.split import leave_one_out
 from rag_recs.evaluation.metrics import coverage
 from rag_recs.workspace import Workspace
 
-MODES = ("ranker", "llm", "assistant")
+MODES = ("ranker", "llm", "random", "llm-rerank", "assistant")
+VARIANTS: dict[str, dict[str, Any]] = {
+    # the LLM alone: it ranks the similar users' favourites, its first k are the answer
+    "llm": {"pool_sources": ("support",), "order": "proposal"},
+    # the floor an LLM must beat: k picked at random from the assistant's own pool
+    "random": {"proposer": "random", "order": "proposal"},
+    # the LLM as a listwise reranker of the ranker's top list (LlamaRec's set-up)
+    "llm-rerank": {"pool_sources": ("ranker",), "order": "proposal"},
+}
+"""Each protocol-3 mode as a change to the assistant's configuration; "assistant" is none."""
+PROPOSAL_FAULTS = frozenset({"unknown", "seen", "duplicate", "constraint"})
 
 
 def _invalid(items: list, catalog: set, seen: set) -> dict[str, int]:
@@ -47,8 +57,14 @@ def evaluate_assistant(
     progress: bool = False,
     use_store: bool = True,
     ranker_config: Any = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Recall/NDCG@k of the final lists and the validity of what the LLM proposed and answered."""
+    """Recall/NDCG@k of the final lists, how they were made (repeats among the proposals, the
+    share the ranker filled, the share of reasons worded by the LLM) and their validity.
+
+    Every mode but "ranker" runs ``Assistant.recommend`` (its public stages), configured by
+    :data:`VARIANTS` plus ``config``.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     train_frame, test = leave_one_out(dataset.interactions)
@@ -63,31 +79,26 @@ def evaluate_assistant(
         ranker_config=ranker_config,
         progress=progress,
     )
+    changes = {**VARIANTS.get(mode, {}), **(config or {})}
+    assistant.config = assistant.config.model_copy(update=changes)
     catalog = set(dataset.catalog)
     recalls, ndcgs, lists, latencies = [], [], [], []
-    proposed_total = 0
-    proposed_bad = {"unknown": 0, "seen": 0, "duplicate": 0}
-    final_total, filled = 0, 0
+    proposed_total, repeats, invalid, filled, by_llm, final_total = 0, 0, 0, 0, 0, 0
     final_bad = {"unknown": 0, "seen": 0, "duplicate": 0}
     for user, target in zip(test[USER], test[ITEM], strict=True):
-        user, target = user.item() if hasattr(user, "item") else user, target
+        user = user.item() if hasattr(user, "item") else user
         seen = train.index.seen(user)
         start = time.perf_counter()
         if mode == "ranker":
             items = [i for i, _ in assistant.ranker.top_k(user, k)]
-        elif mode == "llm":
-            items, raw = _llm_only(assistant, user, k)
-            proposed_total += len(raw)
-            for key, n in _invalid(raw, catalog, seen).items():
-                proposed_bad[key] += n
         else:
             answer = assistant.recommend(user, k)
             items = [i.item_id for i in answer.items]
             filled += sum(i.source == "ranker" for i in answer.items)
+            by_llm += sum(i.reason_by == "llm" for i in answer.items)
             proposed_total += answer.proposed
-            for r in answer.rejected:
-                if r.reason in proposed_bad:
-                    proposed_bad[r.reason] += 1
+            repeats += sum(r.reason == "duplicate" for r in answer.rejected)
+            invalid += sum(r.reason in PROPOSAL_FAULTS for r in answer.rejected)
         latencies.append(time.perf_counter() - start)
         final_total += len(items)
         for key, n in _invalid(items, catalog, seen).items():
@@ -109,28 +120,9 @@ def evaluate_assistant(
         "latency_p95_s": float(np.percentile(latencies, 95)),
     }
     if mode != "ranker":
-        result["invalid_proposed"] = sum(proposed_bad.values()) / max(proposed_total, 1)
-        result.update({k_: v / max(proposed_total, 1) for k_, v in proposed_bad.items()})
-        result["n_proposed"] = proposed_total
-    if mode == "assistant":
+        result["repeat_rate"] = repeats / max(proposed_total, 1)
+        result["invalid_proposed"] = invalid / max(proposed_total, 1)
         result["fill_rate"] = filled / max(final_total, 1)
+        result["llm_reason_share"] = by_llm / max(final_total, 1)
+        result["n_proposed"] = proposed_total
     return result
-
-
-def _llm_only(assistant: Any, user: Any, k: int) -> tuple[list, list]:
-    """The LLM's own picks from the retrieval context (similar users' items), unvalidated."""
-    seen = assistant.index.seen(user)
-    neighbors = assistant.similar_users(user) if seen else []
-    eligible = [i for i in assistant.catalog.ids if i not in seen]
-    support = assistant._support(neighbors, eligible)
-    ranked = sorted(support, key=lambda i: (-support[i], str(i)))[: assistant.config.pool_size]
-    pool = {i: assistant.dataset.title(i) for i in ranked}
-    if not pool:
-        return [], []
-    from rag_recs.assistant.answer import Answer
-
-    scratch = Answer("", user=user)
-    pairs, _ = assistant._propose(scratch, user, k, pool, neighbors, support, None)
-    raw = [assistant.catalog.resolve(r) for r, _ in pairs]
-    raw = [r if r is not None else f"?{p}" for r, (p, _) in zip(raw, pairs, strict=True)]
-    return raw, raw

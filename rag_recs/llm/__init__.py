@@ -2,14 +2,11 @@
 answers are parsed (or schema-constrained) into Proposals for the ranker to check."""
 
 from rag_recs.llm.backends import build_llm
-from rag_recs.llm.calls import supports_constrained_output
 from rag_recs.llm.chain import make_chain
 from rag_recs.llm.config import BackendSpec, LLMConfig, parse_backend
 from rag_recs.llm.errors import LLMError, PromptError
-from rag_recs.llm.parsing import parse_proposal
 from rag_recs.llm.prompts import load_prompt
-from rag_recs.llm.propose import explain, propose, recommend_messages, stream_answer
-from rag_recs.llm.schema import Candidate, Proposal, pool_schema
+from rag_recs.llm.schema import Candidate, Proposal
 
 __all__ = [
     "BackendSpec",
@@ -19,14 +16,7 @@ __all__ = [
     "PromptError",
     "Proposal",
     "build_llm",
-    "explain",
     "load_prompt",
     "make_chain",
     "parse_backend",
-    "parse_proposal",
-    "pool_schema",
-    "propose",
-    "recommend_messages",
-    "stream_answer",
-    "supports_constrained_output",
 ]

@@ -129,8 +129,28 @@ def _schema_refused(exc: Exception, llm: BaseChatModel) -> bool:
 
 
 def stream_text(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[str]:
-    """The model's answer as text pieces while it is generated (one piece if it cannot stream)."""
-    with _one_line_errors(llm):
-        for chunk in llm.stream(messages):
-            if text := chunk.text:
-                yield text
+    """The model's answer as text pieces while it is generated (one piece if it cannot stream).
+
+    A connection error before the first piece is retried as :func:`invoke_text` would; once
+    text has come, an error ends the stream (a retry would repeat what was shown). An answer
+    given as a tool call comes as its arguments' JSON."""
+    attempts = int((llm.metadata or {}).get(RETRIES_KEY, 0)) + 1
+    for attempt in range(attempts):
+        started, whole = False, None
+        try:
+            with _one_line_errors(llm):
+                for chunk in llm.stream(messages):
+                    whole = chunk if whole is None else whole + chunk
+                    if text := chunk.text:
+                        started = True
+                        yield text
+            if not started and whole is not None and (text := message_text(whole)):
+                yield text  # an answer given as a tool call: its arguments, in one piece
+            return
+        except LLMError:
+            if started or attempt == attempts - 1:
+                raise
+        except ValueError as exc:  # langchain-core's word for a stream that yielded nothing
+            if started or "no generation chunks" not in str(exc).lower():
+                raise
+            return

@@ -1,62 +1,120 @@
-"""The retrieval chain as LCEL runnables: retrieve -> stuff into the prompt -> LLM -> parse."""
+"""The retrieval chain as LCEL runnables: retrieve -> (candidates) -> prompt -> LLM -> parse.
+
+Two ways for the LLM to answer from the candidate pool:
+
+- ``labels``: the pool is lettered and the model ranks it by each letter's next-token
+  probability in one forward pass (:mod:`rag_recs.llm.labels`): no repeats, no invented items,
+  no generated text. Used where the probabilities can be read (llama.cpp in process).
+- ``generate``: the model writes its picks and reasons (schema-constrained where the backend
+  allows), parsed leniently into a Proposal.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableGenerator, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableGenerator,
+    RunnableLambda,
+    RunnablePassthrough,
+)
 from langchain_core.runnables.utils import AddableDict
 
 from rag_recs.llm.calls import invoke_text, stream_text, supports_constrained_output
+from rag_recs.llm.formatting import as_data, format_candidates, format_context
+from rag_recs.llm.labels import (
+    format_labelled,
+    label_pool,
+    label_probabilities,
+    supports_label_scores,
+)
 from rag_recs.llm.parsing import parse_proposal
 from rag_recs.llm.prompts import load_prompt
-from rag_recs.llm.propose import recommend_inputs
-from rag_recs.llm.schema import Proposal
+from rag_recs.llm.schema import Candidate, Proposal
+
+Mode = Literal["auto", "labels", "generate"]
+
+
+def chain_mode(llm: BaseChatModel | None, mode: Mode = "auto") -> str:
+    """The mode a chain runs in: ``auto`` is ``labels`` where the model's probabilities can be
+    read, else ``generate``."""
+    if mode == "auto":
+        return "labels" if supports_label_scores(llm) else "generate"
+    return mode
 
 
 def make_chain(
-    retriever: BaseRetriever,
+    retriever: BaseRetriever | Runnable,
     llm: BaseChatModel | None,
     *,
     k: int = 2,
+    mode: Mode = "auto",
     structured: bool | None = None,
+    retrieve_key: str = "question",
+    candidates: Callable[[dict[str, Any]], Mapping[Hashable, str]] | None = None,
+    evidence: Callable[[dict[str, Any]], str] | None = None,
+    stream: bool = False,
     prompt: ChatPromptTemplate | None = None,
 ) -> Runnable[dict[str, Any], dict[str, Any]]:
-    """A runnable taking ``{"question", "pool", "k"?, "evidence"?}`` and giving ``{"answer",
-    "proposal", "context"}``; ``.stream`` yields the context first, then the answer's tokens
-    (in one piece when the output is schema-constrained), then the parsed proposal."""
-    template = prompt or load_prompt("recommend")
+    """A runnable taking ``{"question", "pool"?, "k"?, "evidence"?}`` (plus ``retrieve_key``)
+    and giving ``{"context", "pool", "answer", "proposal"}``.
+
+    The retriever reads ``inputs[retrieve_key]``. Without a ``"pool"`` input, ``candidates``
+    builds it from the inputs and the retrieved context, and ``evidence`` (if given) writes
+    the evidence section from them once the pool is known. ``.stream`` yields the context first,
+    then the answer (token by token with ``stream=True`` where the model writes it unconstrained),
+    then the parsed proposal.
+    """
+    how = chain_mode(llm, mode)
+    template = prompt or load_prompt("pick" if how == "labels" else "recommend")
+
+    def pool_of(inputs: dict[str, Any]) -> Mapping[Hashable, str]:
+        if "pool" in inputs:
+            return inputs["pool"]
+        if candidates is None:
+            raise ValueError("give the chain a 'pool' input, or make it with candidates=")
+        return candidates(inputs)
 
     def stuff(inputs: dict[str, Any]) -> list:
         """Fill the prompt with the retrieved documents, evidence, pool, question and k."""
-        values = recommend_inputs(
-            inputs["question"],
-            inputs["context"],
-            inputs["pool"],
-            inputs.get("k", k),
-            inputs.get("evidence", ""),
-        )
+        pool = inputs["pool"]
+        listed = format_labelled(label_pool(pool), pool) if how == "labels" else None
+        values = {
+            "context": format_context(inputs["context"]),
+            "evidence": as_data(inputs.get("evidence", "")).strip() or "(none)",
+            "candidates": listed if listed is not None else format_candidates(pool),
+            "question": as_data(inputs["question"]).strip(),
+            "k": inputs.get("k", k),
+        }
         return template.invoke(values).to_messages()
 
     def answer(chunks: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
-        """Generate and parse, streaming tokens where the backend and mode allow it."""
+        """Rank or generate, then parse, streaming tokens where the model writes them."""
         inputs: dict[str, Any] = {}
         for chunk in chunks:
             inputs.update(chunk)
-        yield AddableDict(context=inputs["context"])
+        yield AddableDict(context=inputs["context"], pool=inputs["pool"])
         pool = inputs["pool"]
         if llm is None or not pool:
             yield AddableDict(answer="", proposal=Proposal())
             return
+        if how == "labels":
+            labelled = label_pool(pool)
+            probs = label_probabilities(llm, inputs["messages"], list(labelled))
+            order = sorted(labelled, key=lambda label: -probs[label])
+            items = [Candidate(item_id=labelled[lb], score=probs[lb]) for lb in order]
+            yield AddableDict(answer="", proposal=Proposal(items=items, raw=" ".join(order)))
+            return
         n = inputs.get("k", k)
         constrained = supports_constrained_output(llm) if structured is None else structured
-        if constrained:
-            text = invoke_text(llm, inputs["messages"], pool, n, structured=True)
+        if constrained or not stream:
+            text = invoke_text(llm, inputs["messages"], pool, n, structured=constrained)
             yield AddableDict(answer=text)
         else:
             pieces = []
@@ -66,9 +124,12 @@ def make_chain(
             text = "".join(pieces)
         yield AddableDict(proposal=parse_proposal(text, pool))
 
-    retrieve = RunnablePassthrough.assign(context=itemgetter("question") | retriever)
+    chain = RunnablePassthrough.assign(context=itemgetter(retrieve_key) | retriever)
+    chain |= RunnablePassthrough.assign(pool=RunnableLambda(pool_of, name="candidates"))
+    if evidence is not None:
+        chain |= RunnablePassthrough.assign(evidence=RunnableLambda(evidence, name="evidence"))
     return (
-        retrieve
+        chain
         | RunnablePassthrough.assign(messages=stuff)
-        | RunnableGenerator(answer).with_config(run_name="generate_and_parse")
+        | RunnableGenerator(answer).with_config(run_name="rank_or_generate_and_parse")
     ).with_config(run_name="rag_recs_recommend")

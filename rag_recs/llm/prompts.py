@@ -16,7 +16,7 @@ ENV_VARIABLE = "RAG_RECS_PROMPTS"
 PARTS = ("system", "human")
 VARIABLES: dict[str, frozenset[str]] = {
     "recommend": frozenset({"context", "evidence", "candidates", "question", "k"}),
-    "explain": frozenset({"item", "evidence"}),
+    "pick": frozenset({"context", "evidence", "candidates", "question"}),
 }
 """The variables the code fills for each prompt it ships; an edited file must keep them all."""
 

@@ -14,6 +14,7 @@ class Candidate(BaseModel):
     item_id: int | str
     reason: str = ""
     in_pool: bool = True
+    score: float | None = None  # the LLM's probability for it, when it ranked a lettered pool
 
 
 class Proposal(BaseModel):
