@@ -34,6 +34,7 @@ from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.stages import Candidates, ContextRetriever, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
+from rag_recs.assistant.years import describe, title_year, year_range
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
 from rag_recs.errors import RagRecsError
@@ -162,6 +163,7 @@ class Assistant:
                 exclude=intent.exclude,
                 question=question,
                 like=intent.like,
+                years=year_range(question),
             )
         answer.timings["total"] = time.perf_counter() - start
         self.history.append(answer)
@@ -177,8 +179,14 @@ class Assistant:
         exclude: list[str] | tuple = (),
         question: str | None = None,
         like: list[str] | tuple = (),
+        taste: str | None = None,
+        years: tuple[int, int] | None = None,
     ) -> Answer:
         """Top-``k`` unseen items for ``user`` that meet the constraints, with reasons, evidence.
+
+        ``like`` ("something like X") and ``taste`` (free text such as "light-hearted") favour
+        the items close to them; ``years`` (inclusive) keeps the items whose title gives a year
+        in the range. A request that cannot be applied is said in the answer's notes.
 
         Runs the stages in order: :meth:`propose` (the retrieval chain: :meth:`context` ->
         :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`, :meth:`rerank` and
@@ -188,9 +196,10 @@ class Assistant:
         self.current_user = user
         answer = Answer(question or f"recommend {k} items for user {user}", user=user)
         answer.notes.extend(self.notes)
-        request = self._request(answer, user, k, include, exclude, like)
+        request = self._request(answer, user, k, include, exclude, like, years)
         if request is None:
             return answer
+        request.taste = taste
         proposal = self.propose(request)
         kept = self.validate(request, proposal)
         ranked = self.rerank(request, proposal, kept)
@@ -237,7 +246,7 @@ class Assistant:
             request.user, max(request.k, self.config.pool_size), candidates=eligible
         )
         support = self._support(neighbors, eligible)
-        like_to, near = self._like(answer, request.like, set(eligible))
+        like_to, near = self._like(answer, request.like, set(eligible), request.taste)
         pool = self._pool(ranker_top, support, near)
         found = Candidates(pool, ranker_top, support, near, like_to)
         request.candidates = found
@@ -459,10 +468,19 @@ class Assistant:
             shared,
         )
 
-    def _constraint(self, include, exclude) -> Callable[[Any], str | None]:
+    @functools.cached_property
+    def _years(self) -> dict[Any, int | None]:
+        """Every item's year, from its title, built on first use."""
+        return {item: title_year(self.dataset.title(item)) for item in self.catalog.ids}
+
+    def _constraint(self, include, exclude, years=None) -> Callable[[Any], str | None]:
         inc, exc = set(include), set(exclude)
 
         def allowed(item: Any) -> str | None:
+            if years is not None:
+                year = self._years.get(item)
+                if year is None or not years[0] <= year <= years[1]:
+                    return f"not {describe(years)}"
             genres = set(self.genres.get(item, []))
             if inc and not genres & inc:
                 return f"not {' or '.join(sorted(inc))}"
@@ -472,13 +490,13 @@ class Assistant:
 
         return allowed
 
-    def _nothing_left(self, include, exclude) -> str:
+    def _nothing_left(self, include, exclude, years=None) -> str:
         if set(include) & set(exclude):
             return (
                 "The request both asks for and excludes the same genre or topic; "
                 "nothing can satisfy it."
             )
-        if include or exclude:
+        if include or exclude or years:
             return "No unseen item meets those constraints; try relaxing them."
         return "This user has already seen every item in the catalog."
 
@@ -512,15 +530,16 @@ class Assistant:
         ids = list(dict.fromkeys(chosen))[:size]
         return {i: self.dataset.title(i) for i in ids}
 
-    def like_items(self, text: str) -> tuple[str, dict[Any, float], str]:
+    def like_items(self, text: str, *, titles: bool = True) -> tuple[str, dict[Any, float], str]:
         """Items close to ``text`` ("something like X"): (what X matched, item -> similarity,
         how the similarity was measured).
 
-        A catalog title is matched first; its neighbours come from the store's item vectors
-        (cosine), else from the users the items share. Text that is no title is searched in
-        the store's item documents. Without a match and a store, nothing is close.
+        A catalog title is matched first (unless ``titles`` is False: a taste such as
+        "light-hearted"); its neighbours come from the store's item vectors (cosine), else from
+        the users the items share. Other text is searched in the store's item documents.
+        Without a match and a store, nothing is close.
         """
-        anchor = self._title_match(text)
+        anchor = self._title_match(text) if titles else None
         if anchor is not None:
             name = self.dataset.title(anchor)
             if self.store is not None:
@@ -534,27 +553,34 @@ class Assistant:
             return text, {i: s for i, s in found.items() if i is not None}, "item vectors"
         return text, {}, ""
 
-    def _like(self, answer: Answer, like, eligible: set) -> tuple[str, dict[Any, float]]:
-        """The "like X" constraint: the eligible items close to X, and a note saying what was
-        matched, or that nothing could be."""
-        if not like:
-            return "", {}
-        text = like[0]
-        matched, near, how = self.like_items(text)
-        near = {i: s for i, s in near.items() if i in eligible and s > 0}
-        if near:
-            answer.notes.append(
-                f"'{text}' was read as '{matched}': items close to it ({how}) are favoured"
-            )
-        else:
-            where = "" if self.store is not None else " and there is no vector store to search"
-            answer.notes.append(
-                f"nothing the user has not seen is close to '{text}' (no such title here{where}):"
-                " the 'like' request could not be applied"
-            )
+    def _like(
+        self, answer: Answer, like, eligible: set, taste: str | None = None
+    ) -> tuple[str, dict[Any, float]]:
+        """The "like X" and taste ("light-hearted") requests: the eligible items close to them
+        (the closer of the two for each item), and a note saying what was matched, or that
+        nothing could be."""
+        asked = [(text, True) for text in like[:1]] + ([(taste, False)] if taste else [])
+        names, near = [], {}
+        for text, titles in asked:
+            matched, found, how = self.like_items(text, titles=titles)
+            found = {i: s for i, s in found.items() if i in eligible and s > 0}
+            if found:
+                names.append(matched)
+                answer.notes.append(
+                    f"'{text}' was read as '{matched}': items close to it ({how}) are favoured"
+                )
+            else:
+                where = "" if self.store is not None else " and there is no vector store to search"
+                what = "no such title here" if titles else "no item documents match"
+                answer.notes.append(
+                    f"nothing the user has not seen is close to '{text}' ({what}{where}):"
+                    f" the {'like' if titles else 'taste'} request could not be applied"
+                )
+            for i, sim in found.items():
+                near[i] = max(near.get(i, 0.0), sim)
         if len(like) > 1:
-            answer.notes.append(f"only the first 'like' was used ('{text}')")
-        return matched, near
+            answer.notes.append(f"only the first 'like' was used ('{like[0]}')")
+        return " / ".join(names), near
 
     @functools.cached_property
     def _plain_titles(self) -> dict[Any, str]:
@@ -578,16 +604,24 @@ class Assistant:
         count = self.index.popularity
         return max(found, key=lambda i: (count[self.index.item_row(i)], str(i)))
 
-    def _request(self, answer: Answer, user: Any, k: int, include, exclude, like) -> Request | None:
+    def _request(
+        self, answer: Answer, user: Any, k: int, include, exclude, like, years=None
+    ) -> Request | None:
         """The request for the stages, or None when the answer is a message (nothing to rank)."""
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
             return None
         seen = self.index.seen(user)
-        allowed = self._constraint(include, exclude)
+        if years is not None and not any(y is not None for y in self._years.values()):
+            answer.notes.append(
+                f"no title here gives a year: the request for items {describe(years)} "
+                "could not be applied"
+            )
+            years = None
+        allowed = self._constraint(include, exclude, years)
         eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
         if not eligible:
-            answer.message = self._nothing_left(include, exclude)
+            answer.message = self._nothing_left(include, exclude, years)
             return None
         if k > MAX_K:
             answer.notes.append(f"k is capped at {MAX_K}")
