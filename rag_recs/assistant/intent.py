@@ -61,7 +61,7 @@ USER_RE = re.compile(
 )
 # any other person noun, "uid:5" or "u=5": the id must hold a digit (a word is never an id here)
 OTHER_USER_RE = re.compile(
-    rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#))"
+    rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#)|\b(?:with|w/)\s+id)"
     r"\s*(?:#|n[o°º]\.?|nr\.?|number|num[eé]ro|nummer|:|=)?\s*([A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*)",
     re.I,
 )
@@ -92,7 +92,7 @@ NOUN_RE = re.compile(
 MORE_RE = re.compile(
     r"\s+(?:more|others?|else|extra|again|autres|de plus|weitere|mehr|m[aá]s|otr[oa]s)\b", re.I
 )
-ITEM_BEFORE_RE = re.compile(rf"\b(?:{ITEM_NOUNS}|number|no\.?|n[°º])\s*#?\s*$", re.I)
+ITEM_BEFORE_RE = re.compile(rf"\b(?:{ITEM_NOUNS})\s*#?\s*$", re.I)  # "item 42"
 YEAR_RE = re.compile(
     r"\b(?:from|in|since|before|after|of|de|des|du|en|aus|von|seit|vor|nach|del|desde)\s+"
     r"(?:the\s+|l'|los\s+|den\s+)?(19\d\d|20\d\d)\b",

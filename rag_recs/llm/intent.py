@@ -69,7 +69,8 @@ def read_request(llm: BaseChatModel, question: str, genres: Sequence[str]) -> Re
 
 def parse_request(text: str, genres: Sequence[str]) -> Request:
     """The Request in ``text`` (JSON, possibly cut off or wrapped in prose); genres outside
-    ``genres`` and fields of the wrong type are dropped; no JSON object at all raises LLMError."""
+    ``genres`` and fields of the wrong type are dropped; no JSON object with a request's field
+    raises LLMError."""
     match = _OBJECT.search(text or "")
     data: Any = None
     if match:
@@ -79,7 +80,7 @@ def parse_request(text: str, genres: Sequence[str]) -> Request:
             data = parse_partial_json(match.group())
     elif "{" in (text or ""):
         data = parse_partial_json(text[text.index("{") :])
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not set(data) & set(Request.model_fields):
         first = (text or "").strip().splitlines()[0][:80] if (text or "").strip() else "nothing"
         raise LLMError(f"the LLM's reading is no JSON object (it said: {first})")
     known = {g.lower(): g for g in genres}
