@@ -227,3 +227,11 @@ def test_a_question_with_no_readable_user_never_gets_items_even_from_an_llm(make
     """The LLM reads a real user the question does not write: no items, a question back."""
     answer = make(scripted(reading(user=str(USER_ID), k=2))).ask(question)
     assert answer.items == [] and answer.user is None and "which user" in answer.message
+
+
+def test_a_bare_number_is_no_person_even_when_the_llm_says_so(make):
+    """'what about 12?' may ask for 12 items: the question must also refer to someone."""
+    answer = make(scripted(reading(user="12"))).ask("what about 12?")
+    assert answer.items == [] and "refers to no one" in answer.notes[0]
+    answer = make(scripted(reading(user="12"))).ask("and the one called 12?")
+    assert answer.user == 12 and answer.items

@@ -1,8 +1,9 @@
 """The LLM as a fallback reader of questions, held to what the question says.
 
 The patterns go first. Only a question they cannot read goes to the LLM, and what it reads is
-kept only when the question bears it out: the user must exist and be written in the question
-(digits or number words, never a count or an item's number), the count too. Anything else, or
+kept only when the question bears it out: the user must exist, be written in the question
+(digits or number words, never a count or an item's number) and the question must refer to
+someone ("what about 12?" may mean 12 items); the count must be written too. Anything else, or
 any error, leaves the question unread, so the assistant asks who is meant rather than guess.
 """
 
@@ -16,10 +17,20 @@ from rag_recs.assistant.intent import (
     ITEM_BEFORE_RE,
     ITEM_NOUNS,
     NOUN_RE,
+    PERSON_RE,
     Intent,
     genre_forms,
 )
 from rag_recs.assistant.lexicon import numbers_in, plain
+
+# words that refer to someone, besides the person nouns: a number alone ("what about 12?") may
+# be a count as well as a person, so the LLM's user is kept only beside one of these
+PERSON_CUE_RE = re.compile(
+    r"\b(?:one|someone|somebody|who|whose|whom|called|call|known|named|registered|number|"
+    r"individual|qui|celui|celle|quelqu'un|personne|num[eé]ro|wer|wem|jemand|jemanden|nummer|"
+    r"kennung|person|quien|qui[eé]n|alguien|persona|n[uú]mero|identificador)\b",
+    re.I,
+)
 
 
 def needs_llm(intent: Intent, user_pinned: bool = False) -> bool:
@@ -54,6 +65,8 @@ def read_with_llm(
     where = user_spans(request.user, question, genres)
     if not where:
         return intent, f"the LLM read user {request.user!r}, which the question does not name"
+    if not (PERSON_RE.search(question) or PERSON_CUE_RE.search(question)):
+        return intent, f"the LLM read user {request.user!r}, but the question refers to no one"
     try:
         user = resolve_user(request.user)
     except Exception:  # noqa: BLE001 - an unknown user is a reason to ask, not to fail
