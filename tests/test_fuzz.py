@@ -36,11 +36,10 @@ from rag_recs.assistant.intent import (
     NUMBER_WORDS,
     ORDINALS,
     PERSON_NOUNS,
-    SPELLED_RE,
     Intent,
-    _spelled_number,
     parse_question,
 )
+from rag_recs.assistant.lexicon import numbers_in
 from rag_recs.config import Settings
 from rag_recs.data.loaders import ML100K_GENRES, load_dataset
 from rag_recs.data.schema import Dataset
@@ -388,16 +387,8 @@ questions = st.one_of(
 
 
 def spelled_values(text: str) -> set[str]:
-    """The numbers a question spells out with at least one number word ('seventy-eight')."""
-    text = " ".join(text.split())
-    out = set()
-    for i in range(len(text)):
-        if i and text[i - 1].isalnum():
-            continue
-        m = SPELLED_RE.match(text, i)
-        if m and set(re.split(r"[\s-]+", m.group(1).lower())) - {"and"}:
-            out.add(str(_spelled_number(text[i:])))
-    return out
+    """The numbers a question spells out in words ('seventy-eight', 'douze', 'zwölf')."""
+    return {str(value) for value, _, _ in numbers_in(" ".join(text.split()))}
 
 
 def check_intent(question: str, intent: Intent) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from rag_recs.assistant.intent import DEFAULT_K, Intent, parse_question
@@ -180,3 +183,43 @@ def test_something_like_x_with_or_without_quotes(question, like) -> None:
 def test_a_spelled_number_glued_to_user_is_no_number() -> None:
     assert parse_question("USERONE").user == "ONE"  # an id as written, never user 1
     assert parse_question("3 items for user one").user == "1"
+
+
+# ---- the phrasing set: questions in many forms and four languages, with their intents ---------
+PHRASINGS = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "phrasings.jsonl").read_text("utf-8").splitlines()
+]
+PATTERN_FLOOR = 0.87  # share of the set the patterns read exactly (measured: 86 of 98)
+
+
+def _read(case: dict) -> tuple:
+    intent = parse_question(case["question"], ML100K_GENRES)
+    return intent.user, intent.k, intent.include, intent.exclude, intent.like
+
+
+def _expected(case: dict) -> tuple:
+    return case["user"], case["k"], case["include"], case["exclude"], case["like"]
+
+
+def test_the_phrasing_set_covers_languages_forms_and_nobody() -> None:
+    assert len(PHRASINGS) >= 80
+    assert {c["language"] for c in PHRASINGS} == {"en", "fr", "de", "es"}
+    assert sum(c["user"] is None for c in PHRASINGS) >= 15  # questions that name nobody
+    assert all(set(c["include"] + c["exclude"]) <= set(ML100K_GENRES) for c in PHRASINGS)
+
+
+@pytest.mark.parametrize("case", PHRASINGS, ids=lambda c: c["question"][:40])
+def test_the_patterns_never_read_a_wrong_user(case: dict) -> None:
+    """Unread is allowed (the LLM or a question back may follow); another user never is."""
+    user = _read(case)[0]
+    assert user is None or user == case["user"], (case["question"], user)
+    if case["patterns"]:
+        assert _read(case) == _expected(case)
+    else:
+        assert user is None  # so the LLM fallback gets these
+
+
+def test_the_patterns_accuracy_on_the_phrasing_set() -> None:
+    exact = sum(_read(c) == _expected(c) for c in PHRASINGS)
+    assert exact / len(PHRASINGS) >= PATTERN_FLOOR, f"{exact} of {len(PHRASINGS)}"

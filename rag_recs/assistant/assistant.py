@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from rag_recs.assistant.answer import Answer, AnswerItem
 from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
+from rag_recs.assistant.extract import needs_llm, read_with_llm
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.stages import Candidates, ContextRetriever, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
@@ -150,7 +151,14 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
         start = time.perf_counter()
-        intent = parse_question(question, self.genre_names)
+        intent = parse_question(question, self.genre_names)  # the patterns: the fast path
+        read_note, read_s = "", 0.0
+        if self.llm is not None and needs_llm(intent, self.user_pinned):
+            with self._llm_lock:  # what the LLM reads is checked against the question
+                intent, read_note = read_with_llm(
+                    self.llm, question, intent, self.genre_names, self.resolve_user
+                )
+            read_s = time.perf_counter() - start
         if intent.kind == "why":
             answer = self._why(question, intent)
         elif (user := self._addressee(intent)) is None:
@@ -165,6 +173,9 @@ class Assistant:
                 like=intent.like,
                 years=year_range(question),
             )
+        if read_note:
+            answer.notes.insert(0, read_note)
+            answer.timings["read_by_llm"] = read_s
         answer.timings["total"] = time.perf_counter() - start
         self.history.append(answer)
         return answer

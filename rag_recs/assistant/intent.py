@@ -1,7 +1,8 @@
 """Understanding a question: which user, how many items, which constraints, or a follow-up.
 
-Deterministic patterns cover the common forms; anything they cannot read is handed to the
-LLM (structured output) by the assistant, and an unreadable question gets a helpful reply.
+Deterministic patterns cover the common forms in English, French, German and Spanish; a
+question they cannot read goes to the LLM where one is configured (``assistant.extract``, which
+checks what the LLM read against the question), and otherwise gets a helpful reply.
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from rag_recs.assistant.lexicon import (
+    GENRE_WORDS,
+    WORDS_PATTERN,
+    number_word,
+    numbers_in,
+    plain,
+)
 
 DEFAULT_K = 5
 MAX_K = 100
@@ -23,37 +32,72 @@ ITEM_NOUNS = (
     "articles|article|items|item|movies|movie|films|film|books|book|recommendations|"
     "suggestions|things|titles|picks|songs|shows|posts|stories|reads|ones|"
     "filme|artikel|bücher|buecher|empfehlungen|livres|livre|séries|recommandations|"
-    "películas|peliculas|película|pelicula|artículos|articulos|libros|recomendaciones"
+    "películas|peliculas|película|pelicula|artículos|articulos|libros|recomendaciones|"
+    "bucher|series|serien|titres|titel|titulos|lectures|lecturas|choses|sachen|cosas|vorschlage|"
+    "propositions|sugerencias|conseils|tipps|documentaires|documentales"
 )
-_NUM = (
-    r"(\d{1,6}|a couple of|couple of|a few|few|one|two|three|four|five|six|seven|eight|nine|ten"
-    r"|an?)"
-)
+_NUM = rf"(\d{{1,6}}|a couple of|couple of|a few|few|{WORDS_PATTERN}|an?)"
 # nouns for the person a question is about, in English, French, German and Spanish (and typos)
 PERSON_NOUNS = (
-    "user|usr|uesr|customer|client|clients|member|reader|viewer|listener|subscriber|person|"
-    "utilisateur|utilisatrice|lecteur|lectrice|membre|abonn[ée]e?|"
-    "benutzer|benutzerin|nutzer|nutzerin|kunde|kundin|mitglied|leser|leserin|"
-    "usuario|usuaria|cliente|lector|lectora|miembro|suscriptor"
+    "user|usr|uesr|usre|ueser|useer|customer|custmer|costumer|client|clients|member|memeber|"
+    "reader|viewer|veiwer|listener|subscriber|person|account|profile|"
+    "utilisateur|utilisatrice|utilisateurs|lecteur|lectrice|membre|abonn[ée]e?|spectateur|"
+    "spectatrice|compte|profil|"
+    "benutzer|benutzerin|nutzer|nutzerin|kunde|kunden|kundin|mitglied|leser|leserin|zuschauer|"
+    "zuschauerin|abonnent|abonnentin|konto|"
+    "usuario|usuaria|cliente|lector|lectora|miembro|suscriptor|espectador|espectadora|socio|"
+    "socia|cuenta|perfil"
+)
+# people a question may name without an id: never the conversation's user by default
+OTHER_PEOPLE = (
+    "friend|wife|husband|son|daughter|mother|mom|mum|father|dad|brother|sister|colleague|boss|"
+    "kid|kids|guy|girl|boy|neighbou?r|ami|amie|femme|mari|fils|fille|m[èe]re|p[èe]re|fr[èe]re|"
+    "s(?:œ|oe)ur|coll[èe]gue|freund|freundin|frau|mann|sohn|tochter|mutter|vater|bruder|"
+    "schwester|kollege|kollegin|amigo|amiga|esposa|esposo|hijo|hija|madre|padre|hermano|hermana|"
+    "colega|jefe"
 )
 USER_RE = re.compile(
     r"\buser(?!s\b)(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
 )
 # any other person noun, "uid:5" or "u=5": the id must hold a digit (a word is never an id here)
 OTHER_USER_RE = re.compile(
-    rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#))"
+    rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#)|\b(?:with|w/)\s+id)"
     r"\s*(?:#|n[o°º]\.?|nr\.?|number|num[eé]ro|nummer|:|=)?\s*([A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*)",
     re.I,
 )
-PERSON_RE = re.compile(rf"\b(?:{PERSON_NOUNS}|uid|id)\b|#\s*\d|\bfor\s+[A-Z][a-z]+", re.I)
+PERSON_RE = re.compile(
+    rf"\b(?:{PERSON_NOUNS}|{OTHER_PEOPLE}|uid|id)\b|#\s*\d|(?-i:\b[Ff]or\s+[A-Z][a-z]+)", re.I
+)
+# a number word (any of the four languages) after a person noun: "usuario nueve", "user one"
+SPELLED_ID_RE = re.compile(
+    rf"\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?\s+(?:(?:number|nummer|num[eé]ro|n[uú]mero|no\.?|nr\.?"
+    r"|n[°º])\s*)?",
+    re.I,
+)
 SELF_RE = re.compile(r"\b(?:me|my|i|mine|myself|moi|mir|mich|m[ií])\b", re.I)
 FOLLOW_UP_RE = re.compile(
     r"\b(?:more|another|others?|else|again|instead|also|too|same|them|they|their|"
     r"what about|how about|rather|encore|autres?|noch|mehr|andere|m[aá]s|otros?|otras?)\b",
     re.I,
 )
-NUM_RE = re.compile(rf"\b{_NUM}\b", re.I | re.ASCII)  # ASCII: "ſ" is no "s" here
-NOUN_RE = re.compile(r"\s+(?:(?:new|more|other|unseen|good|different|great)\s+)*(\w[\w'-]*)", re.I)
+# on text made plain (no accents); ASCII: "ſ" is no "s" here
+NUM_RE = re.compile(rf"(?<![\w-]){_NUM}(?![\w-])", re.I | re.ASCII)
+NOUN_RE = re.compile(
+    r"\s+(?:(?:new|more|other|unseen|good|different|great|nouveaux|nouvelles|autres|bons|bonnes|"
+    r"neue|andere|weitere|gute|nuevas|nuevos|otras|otros|buenas|buenos|mas|de|d')\s*)*"
+    r"(\w[\w'-]*)",
+    re.I,
+)
+# a bare count that continues the conversation: "3 more", "2 autres", "noch 3"
+MORE_RE = re.compile(
+    r"\s+(?:more|others?|else|extra|again|autres|de plus|weitere|mehr|m[aá]s|otr[oa]s)\b", re.I
+)
+ITEM_BEFORE_RE = re.compile(rf"\b(?:{ITEM_NOUNS})\s*#?\s*$", re.I)  # "item 42"
+YEAR_RE = re.compile(
+    r"\b(?:from|in|since|before|after|of|de|des|du|en|aus|von|seit|vor|nach|del|desde)\s+"
+    r"(?:the\s+|l'|los\s+|den\s+)?(19\d\d|20\d\d)\b",
+    re.I,
+)
 TOP_RE = re.compile(r"\b(?:top[\s-]*|[nk]\s*=\s*)(\d{1,6})\b", re.I)
 WHY_RE = re.compile(
     r"\bwhy\b.*?(?:#\s*(\d{1,6})|\b(?:number|no\.?|item)\s*(\d{1,6})|\b("
@@ -61,7 +105,22 @@ WHY_RE = re.compile(
     + r")\b)",
     re.I | re.ASCII,
 )
-NEGATIONS = ("not", "no", "except", "without", "excluding", "avoid", "but not", "nothing", "non")
+NEGATIONS = (
+    "not", "no", "except", "without", "excluding", "avoid", "but not", "nothing", "non",
+    "sans", "pas", "sauf", "ohne", "kein", "keine", "keinen", "nicht", "au(?:ss|ß)er", "sin",
+    "ni", "nada", "excepto", "menos",
+)  # fmt: skip
+
+
+# a negation, then at most two words that are no conjunction ("pas de films d'horreur")
+NEGATED = {
+    n: re.compile(
+        rf"\b{n}\s+(?:(?!(?:but|mais|aber|pero|sino|and|et|und|y|or|ou|oder|o)\b)[\w']+\s+){{0,2}}"
+        r"(?:\w+')?$"
+    )
+    for n in NEGATIONS
+}
+MORE_BEFORE_RE = re.compile(r"\b(?:noch|encore|otros|otras|another|more)\s+$", re.I)
 
 
 @dataclass
@@ -88,42 +147,19 @@ class Intent:
 
 def _number(text: str) -> int:
     text = text.lower()
-    return int(text) if text.isdigit() else NUMBER_WORDS[text]
-
-
-_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-_UNITS += "fifteen sixteen seventeen eighteen nineteen"
-UNIT_WORDS = {w: n for n, w in enumerate(_UNITS.split())}
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
-TENS_WORDS = {w: 10 * (n + 2) for n, w in enumerate(_TENS.split())}
-_WORDS = f"{'|'.join(UNIT_WORDS)}|{'|'.join(TENS_WORDS)}|hundred"
-# a number word first ("and" alone is no number), then more, "and" allowed between them
-SPELLED_RE = re.compile(rf"((?:{_WORDS})(?:[\s-]+(?:{_WORDS}|and))*)\b", re.I | re.ASCII)
-
-
-def _spelled_number(text: str) -> int | None:
-    """'seventy-eight ...' -> 78 (English, below 1000); None when ``text`` starts otherwise."""
-    match = SPELLED_RE.match(text)
-    if not match:
-        return None
-    total = current = 0
-    for word in re.split(r"[\s-]+", match.group(1).lower()):
-        if word in UNIT_WORDS:
-            current += UNIT_WORDS[word]
-        elif word in TENS_WORDS:
-            current += TENS_WORDS[word]
-        elif word == "hundred":
-            current = max(current, 1) * 100
-    total += current
-    return total
+    if text.isdigit():
+        return int(text)
+    return NUMBER_WORDS[text] if text in NUMBER_WORDS else number_word(text) or 0
 
 
 def genre_forms(genre: str) -> set[str]:
-    """Ways a question may name a genre: 'Comedy' -> comedy, comedies; 'Sci-Fi' -> sci-fi, scifi."""
-    g = genre.lower()
+    """Ways a question may name a genre (plain, lower case): 'Comedy' -> comedy, comedies,
+    comedie, komodie, comedia ...; 'Sci-Fi' -> sci-fi, scifi, science-fiction ..."""
+    g = plain(genre)
     forms = {g, g + "s", g.replace("-", ""), g.replace("-", " "), g.replace("'s", "")}
     if g.endswith("y"):
         forms.add(g[:-1] + "ies")
+    forms.update(GENRE_WORDS.get(g, ()))
     return {f for f in forms if len(f) > 2}
 
 
@@ -159,36 +195,44 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     if user:
         intent.user = user.group(1).rstrip(".,;:!?")
         glued = text[user.start(1) - 1].isalpha()  # "userone" is an id, not "user one"
-        spelled = None if glued else _spelled_number(text[user.start(1) :])
+        spelled = None if glued else number_word(text[user.start(1) :])
         if spelled is not None:
             intent.user = str(spelled)
-    elif person := re.search(rf"\b(?:{PERSON_NOUNS})\s+", text, re.I):
-        spelled = _spelled_number(text[person.end() :])
+    elif person := SPELLED_ID_RE.search(text):
+        spelled = number_word(text[person.end() :])
         intent.user = None if spelled is None else str(spelled)
         intent.names_person = spelled is None
     elif PERSON_RE.search(text):
         intent.names_person = True
     else:
         intent.follow_up = bool(FOLLOW_UP_RE.search(text) or SELF_RE.search(text))
+    # counts and genres are read on the text without accents ("comédies" as "comedies")
+    folded = plain(text)
+    if len(folded) != len(text):  # "ß" -> "ss": positions would shift, so read it as written
+        folded = text
     genre_words = {form: g for g in genres for form in genre_forms(g)}
+    counted: tuple[int, int] | None = None  # where the count was read
     top = TOP_RE.search(text)
     if top:
-        intent.k = int(top.group(1))
-    for match in NUM_RE.finditer(text):  # a number followed by an item noun or a genre
-        after = NOUN_RE.match(text, match.end())
+        intent.k, counted = int(top.group(1)), top.span(1)
+    for match in NUM_RE.finditer(folded):  # a number followed by an item noun or a genre
+        after = NOUN_RE.match(folded, match.end())
         noun = after.group(1).lower() if after else ""
-        if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words:
+        more = intent.follow_up and MORE_RE.match(folded, match.end())
+        if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words or more:
             if user and user.start() <= match.start() < user.end():
                 continue  # the digits of "user 78 items" belong to the user
-            intent.k = _number(match.group(1))
+            intent.k, counted = _number(match.group(1)), match.span(1)
             break
     for form, genre in sorted(genre_words.items(), key=lambda kv: -len(kv[0])):
-        for m in re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", lower):
-            before = lower[max(0, m.start() - 14) : m.start()]
-            negated = any(re.search(rf"\b{n}\s+(?:\w+\s+)?$", before) for n in NEGATIONS)
+        for m in re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", folded.lower()):
+            before = folded.lower()[max(0, m.start() - 24) : m.start()]
+            negated = any(NEGATED.get(n).search(before) for n in NEGATIONS)
             target = intent.exclude if negated else intent.include
             if genre not in target:  # asked for and excluded: both kept, so it is reported
                 target.append(genre)
+    if intent.user is None and not intent.names_person:
+        _numbers_nobody_owns(intent, text, counted)
     like = LIKE_QUOTED.search(text) or LIKE_PLAIN.search(text)
     if like and like.group(1).strip(" .,;!?"):
         intent.like.append(like.group(1).strip(" .,;!?"))
@@ -200,3 +244,27 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     ):
         intent.kind = "unknown"
     return intent
+
+
+def _numbers_nobody_owns(intent: Intent, text: str, counted: tuple[int, int] | None) -> None:
+    """A number that is neither the count nor a year may name a person ("what about 12?"), so
+    the question is no follow-up; a lone bare one after "me" is the count ("give me 2")."""
+    years = {m.start(1) for m in YEAR_RE.finditer(text)}
+    loose = [
+        (value, start, end)
+        for value, start, end in numbers_in(text, ids_only=True)
+        if start not in years
+        and not (counted and counted[0] <= start < counted[1])
+        and not ITEM_BEFORE_RE.search(text, 0, start)  # "item 99999" is an item
+    ]
+    if not loose:
+        return
+    count = len(loose) == 1 and loose[0][0] <= MAX_K
+    if (
+        intent.k is None
+        and count
+        and (SELF_RE.search(text) or MORE_BEFORE_RE.search(text, 0, loose[0][1]))
+    ):
+        intent.k = loose[0][0]
+        return
+    intent.follow_up, intent.names_person = False, True

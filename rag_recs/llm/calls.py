@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
+from pydantic import BaseModel
 
 from rag_recs.llm.backends._util import RETRIES_KEY
 from rag_recs.llm.errors import LLMError
@@ -97,14 +98,18 @@ def invoke_text(
     pool: Mapping[Hashable, str] | None = None,
     k: int = 1,
     structured: bool | None = None,
+    schema: type[BaseModel] | None = None,
 ) -> str:
-    """Run the model once and return its answer text; with a pool and a constraining backend
-    (or ``structured=True``) the output is restricted to ``pool_schema(pool, k)``."""
+    """Run the model once and return its answer text; with a pool (or another ``schema``) and a
+    constraining backend (or ``structured=True``) the output is restricted to
+    ``pool_schema(pool, k)`` (or to ``schema``)."""
     runnable: Runnable = llm
     constrained = supports_constrained_output(llm) if structured is None else structured
-    if constrained and pool:
+    if schema is None and pool:
+        schema = pool_schema(pool, k)
+    if constrained and schema is not None:
         try:
-            runnable = llm.with_structured_output(pool_schema(pool, k), include_raw=True)
+            runnable = llm.with_structured_output(schema, include_raw=True)
         except NotImplementedError:
             runnable = llm
     try:
@@ -115,8 +120,8 @@ def invoke_text(
             raise
         # an OpenAI-compatible server without the json_schema response format: llama.cpp's
         # takes the schema inside a json_object format and still constrains decoding to it
-        schema = pool_schema(pool or {}, k).model_json_schema()
-        json_mode = llm.bind(response_format={"type": "json_object", "schema": schema})
+        json_schema = (schema or pool_schema(pool or {}, k)).model_json_schema()
+        json_mode = llm.bind(response_format={"type": "json_object", "schema": json_schema})
         with _one_line_errors(llm):
             out = _retried(json_mode, llm).invoke(messages)
     return message_text(out["raw"] if isinstance(out, dict) else out)

@@ -17,6 +17,7 @@ PARTS = ("system", "human")
 VARIABLES: dict[str, frozenset[str]] = {
     "recommend": frozenset({"context", "evidence", "candidates", "question", "k"}),
     "pick": frozenset({"context", "evidence", "candidates", "question"}),
+    "extract": frozenset({"genres", "genre_a", "genre_b", "question"}),
 }
 """The variables the code fills for each prompt it ships; an edited file must keep them all."""
 
