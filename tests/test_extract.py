@@ -133,8 +133,16 @@ def test_a_well_read_question_is_answered_and_says_how_it_was_read(make, small_d
     )
     assert answer.user == 71 and len(answer.items) == 2
     assert answer.notes[0].startswith("read by the LLM: user 71; 2 items")
-    assert "'light', which is not applied" in answer.notes[0]
+    assert "'light', which the question does not say" in answer.notes[0]
     assert "read_by_llm" in answer.timings
+
+
+def test_a_taste_the_question_says_is_applied_or_said_to_fail(make):
+    answer = make(scripted(reading(user="71", k=2, taste="light"))).ask(
+        "the one they call 71 wants 2 light films"
+    )
+    assert answer.user == 71 and "taste 'light'" in answer.notes[0]
+    assert any("'light'" in n for n in answer.notes[1:]), answer.notes  # applied, or said why not
 
 
 MISREADINGS = {

@@ -16,7 +16,6 @@ from langchain_core.language_models.fake_chat_models import (
     FakeListChatModel,
     GenericFakeChatModel,
 )
-
 from langchain_core.retrievers import BaseRetriever
 
 from rag_recs import RagRecsError
@@ -33,8 +32,8 @@ from rag_recs.llm import (
 from rag_recs.llm.backends import _util
 from rag_recs.llm.labels import label_probabilities
 from rag_recs.llm.parsing import parse_proposal
-from rag_recs.llm.schema import pool_schema
 from rag_recs.llm.prompts import VARIABLES
+from rag_recs.llm.schema import pool_schema
 
 POOL = {
     101: "Deep space probes",

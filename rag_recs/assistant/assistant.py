@@ -171,6 +171,7 @@ class Assistant:
                 exclude=intent.exclude,
                 question=question,
                 like=intent.like,
+                taste=intent.taste,
                 years=year_range(question),
             )
         if read_note:

@@ -79,16 +79,23 @@ def read_with_llm(
         include=intent.include or _named(request.include, question, genres),
         exclude=intent.exclude or _named(request.exclude, question, genres),
         like=intent.like or [t for t in request.like if t.lower() in question.lower()][:1],
+        taste=intent.taste or _grounded_text(request.taste, question),
         similar_users_first=intent.similar_users_first,
     )
     parts = [f"user {user}"] + ([f"{k} items"] if k is not None else [])
     parts += [f"only {', '.join(read.include)}"] if read.include else []
     parts += [f"no {', '.join(read.exclude)}"] if read.exclude else []
     parts += [f"like '{read.like[0]}'"] if read.like else []
+    parts += [f"taste '{read.taste}'"] if read.taste else []
     note = f"read by the LLM: {'; '.join(parts)}"
-    if request.taste:
-        note += f" (it also read the wish '{request.taste}', which is not applied)"
+    if request.taste and not read.taste:
+        note += f" (it also read the wish '{request.taste}', which the question does not say)"
     return read, note
+
+
+def _grounded_text(text: str | None, question: str) -> str | None:
+    """``text`` when the question says it (case aside), else None: nothing is taken on faith."""
+    return text if text and text.lower() in question.lower() else None
 
 
 def user_spans(user: str, question: str, genres: Sequence[str] = ()) -> list[tuple[int, int]]:

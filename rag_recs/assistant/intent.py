@@ -133,6 +133,7 @@ class Intent:
     include: list[str] = field(default_factory=list)  # genres / topics the items must have
     exclude: list[str] = field(default_factory=list)  # genres / topics they must not have
     like: list[str] = field(default_factory=list)  # free text: "something like X"
+    taste: str | None = None  # a mood or quality asked for: "light-hearted", "dark"
     position: int | None = None  # for "why": 1-based position in the last answer, -1 = last
     similar_users_first: bool = False
     # no readable user, but the question refers to a person: answer for nobody rather than guess
@@ -163,6 +164,13 @@ def genre_forms(genre: str) -> set[str]:
     return {f for f in forms if len(f) > 2}
 
 
+# moods and qualities a question may ask for; they are searched in the item documents
+TASTE_RE = re.compile(
+    r"\b(light[\s-]?hearted|feel[\s-]?good|family[\s-]?friendly|funny|uplifting|cheerful|"
+    r"wholesome|heart[\s-]?warming|dark|gritty|scary|creepy|sad|moving|romantic|exciting|"
+    r"thrilling|relaxing|serious|quirky|thought[\s-]?provoking|classic|epic|cozy|cosy)\b",
+    re.I,
+)
 # "something like X" / "similar to X": quoted anywhere, or unquoted after a noun of things (so
 # "I would like 3 movies" is no request), up to punctuation or the next part of the question
 LIKE_QUOTED = re.compile(r"\b(?:like|similar to)\s+[\"“'‘]([^\"”'’]+)[\"”'’]", re.I)
@@ -236,6 +244,8 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     like = LIKE_QUOTED.search(text) or LIKE_PLAIN.search(text)
     if like and like.group(1).strip(" .,;!?"):
         intent.like.append(like.group(1).strip(" .,;!?"))
+    if (taste := TASTE_RE.search(text)) and not any(taste.group(1) in x for x in intent.like):
+        intent.taste = taste.group(1).lower()
     intent.similar_users_first = bool(re.search(r"similar\s+users?", lower))
     if (
         intent.user is None
