@@ -97,9 +97,9 @@ def train(
     """Train the DeepFM ranker on --data and cache it in the workspace."""
     if objective not in ("auto", "explicit", "implicit"):
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
-    distributed.start(device)  # under torchrun: the ranks train together
     dataset = source.load()
     config = _ranker_config(device, categorical, numeric, json, objective=objective)
+    distributed.start(config.device)  # under torchrun: the ranks train together
     start = time.perf_counter()
     ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
     path = workspace(workspace_dir).ranker_dir(dataset, config)
@@ -161,8 +161,6 @@ def evaluate(
         raise DataError("--users must be at least 1")
     if mode != "ranker" and not distributed.is_main():
         return  # under torchrun the llm and assistant modes run on rank 0 alone
-    if mode == "ranker":
-        distributed.start(device)  # under torchrun: the ranks train together, rank 0 evaluates
     dataset = source.load()
     ws = workspace(workspace_dir)
     if mode != "ranker":
@@ -187,8 +185,9 @@ def evaluate(
     if protocol == "ctr":
         config = _ranker_config(device, categorical, numeric, json, objective="explicit")
         train_part, test = ctr_split(dataset, config.seed)
+        distributed.start(config.device)  # under torchrun: the ranks train together
         ranker, _ = ws.ranker(train_part, config)
-        distributed.stop()  # the ranks trained together; rank 0 evaluates alone
+        distributed.stop()  # and rank 0 evaluates alone
         if not distributed.is_main():
             return
         labels = (
@@ -211,7 +210,7 @@ def evaluate(
         if not dataset.has_users:
             raise DataError("the loo protocol needs user and item columns", source=dataset.name)
         config = _ranker_config(device, categorical, numeric, json, objective="implicit")
-        if distributed.active():  # train together; rank 0 then finds the model in the cache
+        if distributed.start(config.device):  # train together; rank 0 then finds it cached
             ws.ranker(loo_split(dataset)[0], config)
             distributed.stop()
             if not distributed.is_main():
