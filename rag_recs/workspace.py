@@ -12,13 +12,14 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
+from rag_recs import distributed
 from rag_recs.config import RankerConfig
 from rag_recs.errors import ModelError
 
@@ -62,6 +63,8 @@ class Workspace:
 
         config = config or RankerConfig()
         path = self.ranker_dir(dataset, config)
+        if distributed.active():
+            return self._ranker_together(path, dataset, config, retrain)
         if not retrain and (cached := self._cached(path, dataset, config)) is not None:
             return cached, False
         with exclusive(path, "this ranker"):
@@ -71,6 +74,32 @@ class Workspace:
             ranker = DeepFMRanker(config).fit(dataset)
             ranker.save(path)
         return ranker, True
+
+    def _ranker_together(
+        self, path: Path, dataset: Dataset, config: RankerConfig, retrain: bool
+    ) -> tuple[DeepFMRanker, bool]:
+        """:meth:`ranker` under torchrun: every rank trains (DDP needs them all), rank 0 alone
+        holds the lock, decides whether the cache serves and saves; the others follow its word
+        and read the cache only once rank 0 has written it."""
+        from rag_recs.ranker.ranker import DeepFMRanker
+
+        main = distributed.is_main()
+        cached: DeepFMRanker | None = None
+        with exclusive(path, "this ranker") if main else nullcontext(True):
+            if main:
+                remove_leftovers(path)
+                cached = None if retrain else self._cached(path, dataset, config)
+            if not distributed.broadcast(cached is not None):
+                ranker = DeepFMRanker(config).fit(dataset)
+                if main:
+                    ranker.save(path)
+                distributed.barrier()  # no rank returns before the model is on disk
+                return ranker, True
+        distributed.barrier()
+        cached = cached or self._cached(path, dataset, config)
+        if cached is None:
+            raise ModelError(f"{path}: rank 0 found this ranker, but it cannot be read here")
+        return cached, False
 
     @staticmethod
     def _cached(path: Path, dataset: Dataset, config: RankerConfig) -> DeepFMRanker | None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rag_recs import __version__
+from rag_recs import __version__, distributed
 from rag_recs.cli.assistant import ask, chat, demo, recommend
 from rag_recs.cli.common import (
     Categorical,
@@ -99,6 +99,7 @@ def train(
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
     dataset = source.load()
     config = _ranker_config(device, categorical, numeric, json, objective=objective)
+    distributed.start(config.device)  # under torchrun: the ranks train together
     start = time.perf_counter()
     ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
     path = workspace(workspace_dir).ranker_dir(dataset, config)
@@ -152,7 +153,7 @@ def evaluate(
     """Evaluate on a held-out split: --protocol ctr or loo (see docs/protocols.md)."""
     from rag_recs.evaluation import ItemKNN, Popularity, UserKNN
     from rag_recs.evaluation.metrics import auc, logloss
-    from rag_recs.evaluation.protocols import ctr_split, evaluate_loo
+    from rag_recs.evaluation.protocols import ctr_split, evaluate_loo, loo_split
 
     if protocol not in ("ctr", "loo"):
         raise DataError(f"unknown protocol '{protocol}'", hint="use ctr or loo")
@@ -164,6 +165,8 @@ def evaluate(
         raise DataError(f"--mode {mode} runs on the loo protocol", hint="add --protocol loo")
     if users is not None and users < 1:
         raise DataError("--users must be at least 1")
+    if mode != "ranker" and not distributed.is_main():
+        return  # under torchrun the llm and assistant modes run on rank 0 alone
     dataset = source.load()
     ws = workspace(workspace_dir)
     if mode != "ranker":
@@ -188,7 +191,11 @@ def evaluate(
     if protocol == "ctr":
         config = _ranker_config(device, categorical, numeric, json, objective="explicit")
         train_part, test = ctr_split(dataset, config.seed)
+        distributed.start(config.device)  # under torchrun: the ranks train together
         ranker, _ = ws.ranker(train_part, config)
+        distributed.stop()  # and rank 0 evaluates alone
+        if not distributed.is_main():
+            return
         labels = (
             test["label"] if "label" in test else test["rating"] >= config.threshold
         ).to_numpy(float)
@@ -209,6 +216,11 @@ def evaluate(
         if not dataset.has_users:
             raise DataError("the loo protocol needs user and item columns", source=dataset.name)
         config = _ranker_config(device, categorical, numeric, json, objective="implicit")
+        if distributed.start(config.device):  # train together; rank 0 then finds it cached
+            ws.ranker(loo_split(dataset)[0], config)
+            distributed.stop()
+            if not distributed.is_main():
+                return
         scorers = [_cached_ranker(ws, config)]
         if baselines:
             scorers += [Popularity(), ItemKNN(), UserKNN()]
@@ -252,8 +264,14 @@ for _command in (train, evaluate, demo, ask, chat, recommend, index, search, ser
 
 
 def run() -> None:
-    """Console-script entry point: errors become exit codes, no traceback for user mistakes."""
+    """Console-script entry point: errors become exit codes, no traceback for user mistakes.
+
+    Under torchrun only rank 0 writes stdout (the others' goes to the null device), and the
+    process group, if a command joined one, is left on the way out.
+    """
     logging.captureWarnings(True)
+    if not distributed.is_main():
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     try:
         app()  # usage errors are handled inside (exit code 2); ours propagate to here
     except RagRecsError as exc:
@@ -270,6 +288,8 @@ def run() -> None:
             soft_wrap=True,
         )
         sys.exit(1)
+    finally:
+        distributed.stop()
 
 
 if __name__ == "__main__":

@@ -77,6 +77,12 @@ class RankerScorer:
         return out
 
 
+def loo_split(dataset: Dataset) -> tuple[Dataset, pd.DataFrame]:
+    """Each user's last interaction (by time, ties by item id) is the test row; the rest train."""
+    train_frame, test = leave_one_out(dataset.interactions)
+    return dataset.subset(train_frame), test
+
+
 def evaluate_loo(
     dataset: Dataset,
     scorers: list[TopKScorer],
@@ -86,10 +92,10 @@ def evaluate_loo(
     seed: int = 2024,
 ) -> list[dict[str, Any]]:
     """Leave-one-out: each user's last interaction is the target; every unseen item competes."""
-    train_frame, test = leave_one_out(dataset.interactions)
+    train, test = loo_split(dataset)
+    train_frame = train.interactions
     if max_users and len(test) > max_users:
         test = test.sample(max_users, random_state=seed)
-    train = dataset.subset(train_frame)
     catalog = dataset.catalog
     users = test[USER].tolist()
     target = catalog.get_indexer(test[ITEM])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rag_recs import distributed
 from rag_recs.config import RankerConfig
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import ITEM, LABEL, RATING, TIME, USER, Dataset
@@ -47,7 +48,8 @@ def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
         config.dim,
         config.hidden,
         config.dropout,
-        sparse_grad=feature_map.num_embeddings > config.sparse_rows,
+        sparse_grad=feature_map.num_embeddings > config.sparse_rows
+        and not distributed.dense_gradients_only(),  # nccl: no sparse all-reduce
     )
 
 

@@ -69,7 +69,9 @@ class FeatureEmbedding(nn.Module):
     ):
         super().__init__()
         self.dim, self.sparse_grad = dim, sparse_grad
-        self.table = nn.Embedding(num_embeddings, dim + 1, padding_idx=0)
+        # the lookup is done by :func:`lookup`; ``sparse`` tells DistributedDataParallel
+        # that this table's gradient is sparse (to all-reduce it apart from the dense buckets)
+        self.table = nn.Embedding(num_embeddings, dim + 1, padding_idx=0, sparse=sparse_grad)
         nn.init.normal_(self.table.weight, std=init_std)
         with torch.no_grad():
             self.table.weight[0].zero_()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rag_recs import distributed
 from rag_recs.config import RankerConfig
 from rag_recs.ranker.features import Tensors
 
@@ -65,6 +66,25 @@ class Epoch:
             move(self.item_rows),
             move(self.item_table),
             self.batch_size,
+        )
+
+    def shard(self, rank: int, world: int) -> Epoch:
+        """Rank ``rank``'s part of the epoch among ``world`` ranks, for data-parallel training.
+
+        Every ``world``-th row from ``rank``, the same number on every rank (the last
+        ``len % world`` rows sit this epoch out), and the batch divided by ``world``: step k of
+        the ranks together covers the single process's rows of step k, so the step count, the
+        global batch and the learning rate stay those of one process (``world`` must divide
+        ``batch_size`` for the rows to match exactly).
+        """
+        rows = torch.arange(rank, len(self) - len(self) % world, world)  # [n // world]
+        return Epoch(
+            self.query.take(rows),
+            self.labels[rows],
+            None if self.items is None else self.items.take(rows),
+            None if self.item_rows is None else self.item_rows[rows],
+            self.item_table,
+            -(-self.batch_size // world),
         )
 
 
@@ -190,7 +210,7 @@ def train_epochs(
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not cfg.progress,
+        disable=not cfg.progress or not distributed.is_main(),
     )
     with progress:
         best_state = _loop(model, epoch_data, cfg, validate, device, epochs, progress, log)
@@ -223,26 +243,37 @@ def _loop(
     progress: Progress,
     log: TrainLog,
 ) -> dict | None:
-    """The epochs themselves; fills ``log`` and returns the best weights seen (or None)."""
+    """The epochs themselves; fills ``log`` and returns the best weights seen (or None).
+
+    Under torchrun each rank steps on its :meth:`Epoch.shard` through DistributedDataParallel
+    (every rank builds the same epoch: same seed, same shuffle); rank 0 validates and the
+    others receive its score, so that all make the same early-stopping decision.
+    """
     generator = torch.Generator().manual_seed(cfg.seed)
     step = AdamStep(*make_optimizers(model, cfg))
+    trainer = distributed.wrap(model)  # forward and backward; gradients averaged over ranks
+    world, rank = distributed.world_size(), distributed.rank()
     best, best_state, stale, steps = float("-inf"), None, 0, 0
     task = progress.add_task("train", total=epochs, info="")
     began = time.perf_counter()
     for epoch in range(epochs):
-        data = epoch_data(epoch, generator).to(device)
-        model.train()
+        data = epoch_data(epoch, generator)
+        if world > 1:
+            data = data.shard(rank, world)
+        data = data.to(device)
+        trainer.train()
         start = time.perf_counter()
-        total = _one_epoch(model, step, data, data.batch_size, cfg.train_threads)
-        loss = float(total) / len(data)  # the one sync of the epoch
+        total = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
+        total = distributed.sum_over_ranks(total)
+        loss = float(total) / max(1, len(data) * world)  # the one sync of the epoch
         log.seconds += time.perf_counter() - start
-        log.samples += data.labels.numel()
+        log.samples += data.labels.numel() * world
         steps += -(-len(data) // data.batch_size)
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
         if validate is not None:
             model.eval()
-            score = validate()
+            score = distributed.once(validate)
             log.valid.append(score)
             info += f" valid {score:.4f}"
             if score > best:
