@@ -500,7 +500,9 @@ def test_real_local_llm_and_store(ranker_config, tmp_path_factory, cinema):
     answer = assistant.ask(NOTEBOOK_QUESTION)
     assert answer.user == USER_ID
     assert_valid(answer, data, 2)
-    assert answer.proposed >= 1  # the model proposed something, which was then checked
+    # the model ranked the lettered pool: k proposals, none repeated, invented or seen
+    assert answer.proposed == 2
+    assert not {r.reason for r in answer.rejected} & {"duplicate", "unknown", "seen", "unparsed"}
     mine = seen_sets(data)[USER_ID]
     assert answer.similar_users
     for n in answer.similar_users:  # found by vector search, figures computed exactly
@@ -508,6 +510,13 @@ def test_real_local_llm_and_store(ranker_config, tmp_path_factory, cinema):
         assert n.shared == len(mine & seen_sets(data)[n.user_id])
     why = assistant.ask("why did you suggest the second one?")
     assert why.message.startswith(f"Item 2, '{answer.items[1].title}'")
+
+    tasteful = assistant.ask(f"Suggest 2 light-hearted articles to user {USER_ID}")
+    assert_valid(tasteful, data, 2)
+    assert any("'light-hearted' was read as" in n for n in tasteful.notes), tasteful.notes
+    writer = assistant.conversation()  # the same model writing its picks (the other mode)
+    writer.config = writer.config.model_copy(update={"llm_mode": "generate"})
+    assert_valid(writer.ask(NOTEBOOK_QUESTION), data, 2)
 
     films, ranker = cinema  # the same model on a catalog whose titles carry an injection
     injected = Assistant(films, ranker, llm=assistant.llm).ask("Suggest 3 films to user 3")

@@ -84,7 +84,9 @@ FOLLOW_UP_RE = re.compile(
 NUM_RE = re.compile(rf"(?<![\w-]){_NUM}(?![\w-])", re.I | re.ASCII)
 NOUN_RE = re.compile(
     r"\s+(?:(?:new|more|other|unseen|good|different|great|nouveaux|nouvelles|autres|bons|bonnes|"
-    r"neue|andere|weitere|gute|nuevas|nuevos|otras|otros|buenas|buenos|mas|de|d')\s*)*"
+    r"neue|andere|weitere|gute|nuevas|nuevos|otras|otros|buenas|buenos|mas|de|d'|"
+    r"light[\s-]?hearted|feel[\s-]?good|family[\s-]?friendly|funny|uplifting|cheerful|dark|"
+    r"scary|sad|romantic|exciting|relaxing|serious|quirky|classic|epic|cozy|cosy)\s*)*"
     r"(\w[\w'-]*)",
     re.I,
 )
