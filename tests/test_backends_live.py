@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import free_port, seen_sets, wait_until_up
 
-from rag_recs.assistant import Assistant
+from rag_recs.assistant import Assistant, AssistantConfig
 from rag_recs.llm import build_llm
 from rag_recs.llm.backends.llamacpp import smollm2_path
 
@@ -24,7 +24,7 @@ def server():
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--model_alias", "smollm2"]
-    command += ["--n_ctx", "4096", "--seed", "7"]
+    command += ["--n_ctx", "4096", "--seed", "7", "--logits_all", "true"]  # logprobs need it
     proc = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,
@@ -40,8 +40,9 @@ def server():
         proc.wait(30)
 
 
-def _ask(small_data, small_ranker, spec: str):
-    assistant = Assistant(small_data, small_ranker, llm=build_llm(spec, max_retries=0))
+def _ask(small_data, small_ranker, spec: str, **config):
+    llm = build_llm(spec, max_retries=0)
+    assistant = Assistant(small_data, small_ranker, llm=llm, config=AssistantConfig(**config))
     user = small_data.user_index[2]
     answer = assistant.ask(f"suggest 3 items for user {user}, with a reason")
     ids = [i.item_id for i in answer.items]
@@ -57,6 +58,14 @@ def test_openai_backend_through_a_local_server(server, small_data, small_ranker)
     answer = _ask(small_data, small_ranker, f"openai:smollm2@{server}/v1")
     assert answer.proposed >= 1
     assert "unparsed" not in {r.reason for r in answer.rejected}
+
+
+def test_openai_backend_ranks_a_lettered_pool_by_its_logprobs(server, small_data, small_ranker):
+    """The server's top_logprobs for the first answer token rank the pool: k proposals, no
+    repeats, nothing invented."""
+    answer = _ask(small_data, small_ranker, f"openai:smollm2@{server}/v1", llm_mode="labels")
+    assert answer.proposed == 3
+    assert not {r.reason for r in answer.rejected} & {"duplicate", "unknown", "unparsed"}
 
 
 def test_hf_endpoint_backend_through_a_local_server(server, small_data, small_ranker):

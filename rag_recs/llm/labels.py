@@ -33,7 +33,9 @@ def format_labelled(labelled: Mapping[str, Hashable], pool: Mapping[Hashable, st
 
 
 def supports_label_scores(llm: BaseChatModel | None) -> bool:
-    """True when the model's next-token probabilities can be read: a llama.cpp model in process."""
+    """True when the model's next-token probabilities can always be read: a llama.cpp model in
+    process. (An OpenAI-compatible server may give them too, as ``top_logprobs``: chosen with
+    ``llm_mode="labels"``, since not every server does.)"""
     return _llama(llm) is not None
 
 
@@ -47,6 +49,8 @@ def label_probabilities(
     """
     llama = _llama(llm)
     if llama is None:
+        if _is_openai(llm):
+            return _server_probabilities(llm, messages, labels)
         raise LLMError(f"{type(llm).__name__} gives no next-token probabilities here")
     import llama_cpp
     import numpy as np
@@ -69,6 +73,36 @@ def label_probabilities(
     weights = [math.exp(v - top) for v in chosen]
     total = sum(weights)
     return {label: w / total for label, w in zip(labels, weights, strict=True)}
+
+
+TOP_LOGPROBS = 20
+"""The most alternatives the OpenAI API returns for a token."""
+
+
+def _server_probabilities(
+    llm: BaseChatModel, messages: Sequence[BaseMessage], labels: Sequence[str]
+) -> dict[str, float]:
+    """Label probabilities from an OpenAI-compatible server's ``top_logprobs`` for the first
+    answer token; a label outside the returned alternatives gets probability 0."""
+    reply = llm.bind(logprobs=True, top_logprobs=TOP_LOGPROBS, max_tokens=1).invoke(messages)
+    content = (reply.response_metadata.get("logprobs") or {}).get("content") or []
+    if not content:
+        raise LLMError("the server returned no logprobs: use llm_mode='generate' with it")
+    found: dict[str, float] = {}
+    for alternative in content[0].get("top_logprobs") or []:
+        token = str(alternative.get("token", "")).strip()
+        if token in labels and token not in found:
+            found[token] = float(alternative["logprob"])
+    if not found:
+        return dict.fromkeys(labels, 1.0 / len(labels))  # no opinion: every label alike
+    top = max(found.values())
+    weights = {label: math.exp(found[label] - top) if label in found else 0.0 for label in labels}
+    total = sum(weights.values())
+    return {label: w / total for label, w in weights.items()}
+
+
+def _is_openai(llm: Any) -> bool:
+    return any(cls.__name__ == "ChatOpenAI" for cls in type(llm).__mro__)
 
 
 def _llama(llm: Any) -> Any:
