@@ -140,3 +140,15 @@ def test_a_taste_without_a_store_is_said_not_dropped(make):
     answer = make().ask(f"something light-hearted for user {USER_ID}")
     assert answer.items
     assert any("light-hearted" in n and "could not be applied" in n for n in answer.notes)
+
+
+def test_the_llm_words_stream_while_it_writes(make):
+    plain = make().recommend(USER_ID, 2)
+    reply = json.dumps({"items": [{"item_id": i.item_id, "reason": "fits"} for i in plain.items]})
+    assistant = make(FakeListChatModel(responses=[reply]))
+    pieces: list[str] = []
+    assistant.stream_to = pieces.append
+    answer = assistant.recommend(USER_ID, 2)
+    assert len(pieces) > 3 and "".join(pieces).strip() == reply  # token by token, then a newline
+    assert [i.item_id for i in answer.items] == [i.item_id for i in plain.items]
+    assert {i.source for i in answer.items} == {"llm"}

@@ -118,6 +118,7 @@ class Assistant:
         self.history: deque[Answer] = deque(maxlen=self.config.history_size)  # bounded memory
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
+        self.stream_to: Callable[[str], None] | None = None  # gets the LLM's words as written
         self._lock = threading.RLock()  # this conversation's calls, one at a time
         self._llm_lock = threading.Lock()  # generations, one at a time across conversations
 
@@ -275,20 +276,19 @@ class Assistant:
         inputs = {"question": request.question, "user": request.user, "k": request.k}
         inputs["request"] = request
         answer = request.answer
+        if self.config.proposer == "random":  # the same stages, a shuffle in the LLM's place
+            pool = list(self.candidates(request, self._request_context(request)).pool)
+            random.Random(f"{self.config.seed}:{request.user}").shuffle(pool)
+            return Proposal(items=[Candidate(item_id=i, score=0.0) for i in pool])
         try:
             with self._llm_lock if self.llm is not None else contextlib.nullcontext():
-                out = self.chain.invoke(inputs)
-            proposal = out["proposal"]
+                proposal = self._run_chain(inputs)
         except Exception as exc:
             if request.candidates is None:  # failed before the LLM ran: not the LLM's fault
                 raise
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
             answer.notes.append(f"the LLM failed ({type(exc).__name__}: {first}); ranker only")
             proposal = Proposal()
-        if self.config.proposer == "random":
-            pool = list(request.candidates.pool)
-            random.Random(f"{self.config.seed}:{request.user}").shuffle(pool)
-            proposal = Proposal(items=[Candidate(item_id=i, score=0.0) for i in pool])
         for text in proposal.unparsed:
             if text.strip():
                 answer.rejected.append(Rejection("unparsed", "could not be read", text=text[:80]))
@@ -657,9 +657,24 @@ class Assistant:
             self.llm,
             mode=self.config.llm_mode,
             retrieve_key="request",
+            stream=self.stream_to is not None,
             candidates=lambda inputs: self.candidates(inputs["request"], inputs["context"]).pool,
             evidence=lambda inputs: self._evidence_text(inputs["request"]),
         )
+
+    def _run_chain(self, inputs: dict[str, Any]) -> Proposal:
+        """The chain's proposal; with ``stream_to`` set, the LLM's words go to it as written."""
+        if self.stream_to is None:
+            return self.chain.invoke(inputs)["proposal"]
+        proposal, wrote = Proposal(), False
+        for chunk in self.chain.stream(inputs):
+            if text := chunk.get("answer"):
+                self.stream_to(text)
+                wrote = True
+            proposal = chunk.get("proposal", proposal)
+        if wrote:
+            self.stream_to("\n")
+        return proposal
 
     def _request_context(self, request: Request) -> list[Document]:
         """:meth:`context` for the request's user, timed into its answer."""

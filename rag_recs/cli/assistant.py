@@ -49,12 +49,33 @@ LLM = Annotated[
 ]
 
 
+LLMMode = Annotated[
+    str,
+    typer.Option(
+        "--llm-mode",
+        help="How the LLM answers from the candidates: labels (ranks them by next-token "
+        "probability, one forward pass), generate (writes its picks and reasons), or auto "
+        "(labels where the model gives probabilities: local and llamacpp).",
+    ),
+]
+LLM_MODES = ("auto", "labels", "generate")
+
+
 def _assistant(
-    source: Source, llm: str, ws: Path | None, store: Path | None, url: str | None, quiet: bool
+    source: Source,
+    llm: str,
+    ws: Path | None,
+    store: Path | None,
+    url: str | None,
+    quiet: bool,
+    llm_mode: str = "auto",
 ) -> Any:
     """The assistant for the command's data source."""
+    from rag_recs.assistant import AssistantConfig
     from rag_recs.assistant.build import build_assistant
 
+    if llm_mode not in LLM_MODES:
+        raise DataError(f"--llm-mode '{llm_mode}' is not one of {', '.join(LLM_MODES)}")
     with err.status("preparing the assistant (first use trains and indexes once)"):
         return build_assistant(
             source.data,
@@ -63,6 +84,7 @@ def _assistant(
             store_dir=store,
             chroma_url=url,
             progress=not quiet,
+            config=AssistantConfig(llm_mode=llm_mode),
             **source.options,
         )
 
@@ -130,13 +152,14 @@ def ask(
     workspace_dir: WorkspaceDir = None,
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
+    llm_mode: LLMMode = "auto",
     json: Json = False,
 ) -> None:
     """Answer one question: validated, ranker-ordered items with computed reasons."""
     if not question.strip():
         raise DataError("the question is empty")
     start = time.perf_counter()
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json)
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json, llm_mode)
     answer = assistant.ask(question)
     answer.timings["process"] = time.perf_counter() - start
     if json:
@@ -152,9 +175,13 @@ def chat(
     workspace_dir: WorkspaceDir = None,
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
+    llm_mode: LLMMode = "auto",
 ) -> None:
-    """A conversation: ask, follow up ('why the second one?'), switch users with /user."""
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False)
+    """A conversation: ask, follow up ('why the second one?'), switch users with /user.
+
+    When the LLM writes (``--llm-mode generate``), its words are shown as they come."""
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False, llm_mode)
+    assistant.stream_to = _show_llm_words
 
     from rag_recs.assistant.intent import MAX_K
 
@@ -179,6 +206,7 @@ def chat(
             continue
         if line == "/reset":
             assistant = assistant.conversation()
+            assistant.stream_to = _show_llm_words
             out.print("new conversation: no user, no earlier answers")
             continue
         if line.startswith("/k"):
@@ -276,6 +304,11 @@ def recommend(
         emit_json(result)
     else:
         out.print(f"wrote {len(frame):,} rows for {len(resolved):,} users to {out_path}")
+
+
+def _show_llm_words(text: str) -> None:
+    """The LLM's words as it writes them, dimmed, before the checked answer."""
+    out.print(text, end="", style="dim", markup=False, highlight=False)
 
 
 def _stream(answer: Any) -> None:

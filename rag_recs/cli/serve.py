@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rag_recs.cli.assistant import LLM, _assistant
+from rag_recs.cli.assistant import LLM, LLMMode, _assistant
 from rag_recs.cli.common import ChromaUrl, Source, StoreDir, WorkspaceDir, err, with_source
 from rag_recs.errors import DataError
 
@@ -18,6 +18,7 @@ def serve(
     workspace_dir: WorkspaceDir = None,
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
+    llm_mode: LLMMode = "auto",
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
 ) -> None:
@@ -26,7 +27,7 @@ def serve(
         raise DataError(f"--port {port} is not a port number (1-65535)")
     from rag_recs.serve import make_app
 
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False)
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False, llm_mode)
     app = make_app(assistant)
     import uvicorn
 
