@@ -27,9 +27,9 @@ from rag_recs.llm import (
     build_llm,
     load_prompt,
     make_chain,
-    parse_backend,
 )
 from rag_recs.llm.backends import _util
+from rag_recs.llm.config import parse_backend
 from rag_recs.llm.labels import label_probabilities
 from rag_recs.llm.parsing import parse_proposal
 from rag_recs.llm.prompts import VARIABLES

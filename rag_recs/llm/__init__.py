@@ -3,13 +3,12 @@ answers are parsed (or schema-constrained) into Proposals for the ranker to chec
 
 from rag_recs.llm.backends import build_llm
 from rag_recs.llm.chain import make_chain
-from rag_recs.llm.config import BackendSpec, LLMConfig, parse_backend
+from rag_recs.llm.config import LLMConfig
 from rag_recs.llm.errors import LLMError, PromptError
 from rag_recs.llm.prompts import load_prompt
 from rag_recs.llm.schema import Candidate, Proposal
 
 __all__ = [
-    "BackendSpec",
     "Candidate",
     "LLMConfig",
     "LLMError",
@@ -18,5 +17,4 @@ __all__ = [
     "build_llm",
     "load_prompt",
     "make_chain",
-    "parse_backend",
 ]
