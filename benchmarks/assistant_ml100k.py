@@ -57,6 +57,31 @@ def _warm(assistant, question: str, k: int, runs: int = 10) -> tuple[float, floa
     return statistics.median(times), max(times)
 
 
+def weight_sweep(assistant, users_targets, weights, k: int = 10) -> list[list[str]]:
+    """Recall@k / NDCG@k of the blend for each ``llm_weight``, the LLM run once per user: the
+    public stages up to validation, then :meth:`Assistant.rerank` once per weight."""
+    import numpy as np
+
+    hits = {w: [] for w in weights}
+    for user, target in users_targets:
+        request = assistant.request(user, k)
+        proposal = assistant.propose(request)
+        kept = assistant.validate(request, proposal)
+        for w in weights:
+            assistant.config = assistant.config.model_copy(update={"llm_weight": w})
+            items = [i for i, *_ in assistant.rerank(request, proposal, kept)]
+            rank = items.index(target) if target in items else None
+            hits[w].append((rank is not None, 0.0 if rank is None else 1 / np.log2(rank + 2)))
+    return [
+        [
+            f"{w:g}",
+            f"{np.mean([h for h, _ in hits[w]]):.4f}",
+            f"{np.mean([n for _, n in hits[w]]):.4f}",
+        ]
+        for w in weights
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
@@ -73,10 +98,14 @@ def main() -> None:
         "--generate-users", type=int, default=0, help="also the LLM alone writing its picks"
     )
     parser.add_argument("--cli", action="store_true", help="also time whole `rag-recs ask` runs")
+    parser.add_argument(
+        "--weights", default="", help="also sweep llm_weight, e.g. 0,0.1,0.3,1 (same users)"
+    )
     args = parser.parse_args()
 
     from rag_recs.assistant.build import build_assistant
     from rag_recs.data import load_movielens
+    from rag_recs.data.schema import ITEM, USER
     from rag_recs.evaluation.assistant_eval import evaluate_assistant
     from rag_recs.workspace import Workspace
 
@@ -104,7 +133,20 @@ def main() -> None:
     latency_rows = []
     from rag_recs.data.split import leave_one_out
 
-    train = data.subset(leave_one_out(data.interactions)[0])  # the models trained above
+    train_frame, test = leave_one_out(data.interactions)
+    train = data.subset(train_frame)  # the models trained above
+    if args.weights:
+        sample = test.sample(args.users, random_state=2024) if len(test) > args.users else test
+        assistant = build_assistant(train, llm=args.llm, workspace=ws, use_store=use_store,
+                                    progress=False)  # fmt: skip
+        pairs = [(u.item() if hasattr(u, "item") else u, t) for u, t in
+                 zip(sample[USER], sample[ITEM], strict=True)]  # fmt: skip
+        weights = [float(w) for w in args.weights.split(",")]
+        print_table(
+            f"The blend with the LLM's probability (llm_weight), {len(pairs)} users, k=10",
+            ["llm_weight", "Recall@10", "NDCG@10"],
+            weight_sweep(assistant, pairs, weights),
+        )
     for llm, mode in ((args.llm, "auto"), (args.llm, "generate"), ("none", "auto")):
         assistant = build_assistant(train, llm=llm, workspace=ws, use_store=use_store,
                                     progress=False)  # fmt: skip

@@ -201,23 +201,22 @@ class Assistant:
         the items close to them; ``years`` (inclusive) keeps the items whose title gives a year
         in the range. A request that cannot be applied is said in the answer's notes.
 
-        Runs the stages in order: :meth:`propose` (the retrieval chain: :meth:`context` ->
+        Runs the stages in order: :meth:`request`, :meth:`propose` (the retrieval chain: :meth:`context` ->
         :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`, :meth:`rerank` and
         :meth:`explain_items`.
         """
-        user = self.resolve_user(user)
-        self.current_user = user
-        answer = Answer(question or f"recommend {k} items for user {user}", user=user)
-        answer.notes.extend(self.notes)
-        request = self._request(answer, user, k, include, exclude, like, years)
-        if request is None:
-            return answer
-        request.taste = taste
+        request = self.request(
+            user, k, include=include, exclude=exclude, question=question, like=like,
+            taste=taste, years=years,
+        )  # fmt: skip
+        self.current_user = request.user
+        if request.answer.message:
+            return request.answer
         proposal = self.propose(request)
         kept = self.validate(request, proposal)
         ranked = self.rerank(request, proposal, kept)
         self.explain_items(request, ranked, proposal)
-        return answer
+        return request.answer
 
     # ---- the stages, in order ---------------------------------------------------------------
     def context(self, user: Any) -> list[Document]:
@@ -616,35 +615,53 @@ class Assistant:
         count = self.index.popularity
         return max(found, key=lambda i: (count[self.index.item_row(i)], str(i)))
 
-    def _request(
-        self, answer: Answer, user: Any, k: int, include, exclude, like, years=None
-    ) -> Request | None:
-        """The request for the stages, or None when the answer is a message (nothing to rank)."""
+    def request(
+        self,
+        user: Any,
+        k: int = 5,
+        *,
+        include: list[str] | tuple = (),
+        exclude: list[str] | tuple = (),
+        question: str | None = None,
+        like: list[str] | tuple = (),
+        taste: str | None = None,
+        years: tuple[int, int] | None = None,
+    ) -> Request:
+        """What the stages work on: the user, k, the eligible items and the answer being built.
+
+        When nothing can be ranked (k < 1, nothing eligible) the answer already holds the
+        message saying why; unknown users are a clear error."""
+        user = self.resolve_user(user)
+        answer = Answer(question or f"recommend {k} items for user {user}", user=user)
+        answer.notes.extend(self.notes)
+        seen = self.index.seen(user)
+        request = Request(user, k, answer.question, answer, seen, lambda i: None, [], list(like))
+        request.taste = taste
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
-            return None
-        seen = self.index.seen(user)
+            return request
         if years is not None and not any(y is not None for y in self._years.values()):
             answer.notes.append(
                 f"no title here gives a year: the request for items {describe(years)} "
                 "could not be applied"
             )
             years = None
-        allowed = self._constraint(include, exclude, years)
-        eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
-        if not eligible:
+        request.allowed = allowed = self._constraint(include, exclude, years)
+        request.eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
+        if not request.eligible:
             answer.message = self._nothing_left(include, exclude, years)
-            return None
+            return request
         if k > MAX_K:
             answer.notes.append(f"k is capped at {MAX_K}")
-            k = MAX_K
-        if k > len(eligible):
-            answer.notes.append(f"only {len(eligible)} items meet the request; showing them all")
-            k = len(eligible)
+            request.k = k = MAX_K
+        if k > len(request.eligible):
+            answer.notes.append(
+                f"only {len(request.eligible)} items meet the request; showing them all"
+            )
+            request.k = len(request.eligible)
         if not seen:
             answer.notes.append(f"user {user} has no history yet: a cold-start answer")
-        question = answer.question
-        return Request(user, k, question, answer, seen, allowed, eligible, list(like))
+        return request
 
     @functools.cached_property
     def chain(self) -> Runnable:
