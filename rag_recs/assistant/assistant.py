@@ -201,9 +201,9 @@ class Assistant:
         the items close to them; ``years`` (inclusive) keeps the items whose title gives a year
         in the range. A request that cannot be applied is said in the answer's notes.
 
-        Runs the stages in order: :meth:`request`, :meth:`propose` (the retrieval chain: :meth:`context` ->
-        :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`, :meth:`rerank` and
-        :meth:`explain_items`.
+        Runs the stages in order: :meth:`request`, :meth:`propose` (the retrieval chain:
+        :meth:`context` -> :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`,
+        :meth:`rerank` and :meth:`explain_items`.
         """
         request = self.request(
             user, k, include=include, exclude=exclude, question=question, like=like,
