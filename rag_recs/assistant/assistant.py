@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from rag_recs.assistant.answer import Answer, AnswerItem
 from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.extract import needs_llm, read_with_llm
+from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.stages import Candidates, ContextRetriever, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
@@ -115,6 +116,7 @@ class Assistant:
         self.catalog = Catalog(dataset.catalog, {i: dataset.title(i) for i in dataset.catalog})
         self.genres = self._genres()
         self.index = InteractionIndex.from_dataset(dataset, self.config.like_threshold)
+        self.finder = ItemFinder(dataset, self.catalog, self.index, store, self.config.like_pool)
         self.history: deque[Answer] = deque(maxlen=self.config.history_size)  # bounded memory
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
@@ -542,27 +544,9 @@ class Assistant:
         return {i: self.dataset.title(i) for i in ids}
 
     def like_items(self, text: str, *, titles: bool = True) -> tuple[str, dict[Any, float], str]:
-        """Items close to ``text`` ("something like X"): (what X matched, item -> similarity,
-        how the similarity was measured).
-
-        A catalog title is matched first (unless ``titles`` is False: a taste such as
-        "light-hearted"); its neighbours come from the store's item vectors (cosine), else from
-        the users the items share. Other text is searched in the store's item documents.
-        Without a match and a store, nothing is close.
-        """
-        anchor = self._title_match(text) if titles else None
-        if anchor is not None:
-            name = self.dataset.title(anchor)
-            if self.store is not None:
-                near = self.store.similar_items(anchor, self.config.like_pool)
-                if near:
-                    return name, {self.catalog.resolve(i): s for i, s in near}, "item vectors"
-            return name, self.index.co_occurrence(anchor), "users in common"
-        if self.store is not None:
-            hits = self.store.search(text, k=self.config.like_pool, kind="item")
-            found = {self.catalog.resolve(d.metadata["item_id"]): d.metadata["score"] for d in hits}
-            return text, {i: s for i, s in found.items() if i is not None}, "item vectors"
-        return text, {}, ""
+        """Items close to ``text``: (what it matched, item -> similarity, how measured); see
+        :meth:`ItemFinder.near`."""
+        return self.finder.near(text, titles=titles)
 
     def _like(
         self, answer: Answer, like, eligible: set, taste: str | None = None
@@ -592,28 +576,6 @@ class Assistant:
         if len(like) > 1:
             answer.notes.append(f"only the first 'like' was used ('{like[0]}')")
         return " / ".join(names), near
-
-    @functools.cached_property
-    def _plain_titles(self) -> dict[Any, str]:
-        """Every item's title as :func:`_plain_title` compares it, built on first use."""
-        return {item: _plain_title(self.dataset.title(item)) for item in self.catalog.ids}
-
-    def _title_match(self, text: str) -> Any:
-        """The catalog item whose title ``text`` names (the most popular of several), or None."""
-        wanted = _plain_title(text)
-        if len(wanted) < 2:
-            return None
-        exact, partial = [], []
-        for item, title in self._plain_titles.items():
-            if title == wanted:
-                exact.append(item)
-            elif wanted in title:
-                partial.append(item)
-        found = exact or partial
-        if not found:
-            return None
-        count = self.index.popularity
-        return max(found, key=lambda i: (count[self.index.item_row(i)], str(i)))
 
     def request(
         self,
@@ -754,12 +716,3 @@ class Assistant:
             user=last.user,
             message=f"Item {index + 1}, '{item.title}': {item.evidence.sentence()}",
         )
-
-
-def _plain_title(title: str) -> str:
-    """A title compared loosely: lower case, no year, "Godfather, The" read as "the godfather"."""
-    text = re.sub(r"\s*\(\d{4}\)\s*$", "", title.strip().lower())
-    moved = re.match(r"^(.*),\s*(the|a|an|le|la|les|el|los|las|der|die|das)$", text)
-    if moved:
-        text = f"{moved.group(2)} {moved.group(1)}"
-    return re.sub(r"\s+", " ", text).strip(" \"'")
