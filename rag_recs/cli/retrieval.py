@@ -94,7 +94,7 @@ def index(
         return
     done = "" if share is None else f"; share {result['shard']}"
     out.print(
-        f"{summary if not ranked else _totals(result)} ({result['documents']} documents, "
+        f"{_totals(result)} ({result['documents']} documents, "
         f"{history.model.key}{done}) in {history.location} [{result['seconds']:.1f} s]",
         markup=False,
         highlight=False,
