@@ -14,6 +14,10 @@ a temp dir, every process a real ``rag-recs`` command:
   and the answer's own time (``timings.total``); p50 and p95 over every ask of that N, and
   errors (a non-zero exit, no items, or a note that the store was incomplete: must be 0).
 
+Every process runs with ``OMP_NUM_THREADS=1`` (one core each), so N writers can use N cores
+where a machine has them free. CPU time (``wait4``) is shown beside wall time: it hardly
+depends on what else the machine runs.
+
     RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/shared_server.py
     ... --clients 1,2 --asks 2     # a quicker run
     ... --embeddings minilm        # index with MiniLM: embedding, not start-up, dominates
