@@ -31,6 +31,15 @@ EmbeddingsOpt = Annotated[
     ),
 ]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Index only share I of N (0-based: 0/2 and 1/2), so that N processes can write "
+        "one Chroma server (--chroma-url) together. Under torchrun each rank takes share "
+        "RANK/WORLD_SIZE by itself.",
+    ),
+]
 
 
 @with_source
@@ -41,16 +50,29 @@ def index(
     embeddings: EmbeddingsOpt = None,
     chroma_url: ChromaUrl = None,
     collection: CollectionOpt = "rag-recs",
+    shard: ShardOpt = None,
     json: Json = False,
 ) -> None:
-    """Build or update the store of user histories and items that retrieval searches."""
+    """Build or update the store of user histories and items that retrieval searches.
+
+    With --shard I/N (or under torchrun) this process writes only its share of the documents;
+    the store counts as complete (for ask) once all N shares have completed the same data."""
+    from rag_recs.retrieval.shard import Shard
+
+    share, ranked = Shard.from_env(), False
+    if shard is not None:
+        if share is not None:
+            raise DataError("--shard under torchrun: each rank takes its share by itself")
+        share = Shard.parse(shard)
+    else:
+        ranked = share is not None
     dataset = source.load()
     if not dataset.has_users:
         raise DataError("the data has no user and item columns: there are no histories to index")
     history = _open(
         dataset, source.data, store, workspace_dir, embeddings, chroma_url, collection, create=True
     )
-    summary = history.sync(dataset, progress=not json)
+    summary = history.sync(dataset, progress=not json, shard=share)
     result = {
         "store": history.location,
         "collection": history.collection_name,
@@ -58,16 +80,59 @@ def index(
         **summary.as_dict(),
         "seconds": round(summary.seconds, 3),
     }
+    if share is not None:
+        result["shard_documents"] = result["documents"]
+    if ranked:
+        result = _gather_ranks(result)
+        if result is None:  # not rank 0: rank 0 prints for the whole run
+            return
+    if share is not None:
+        result["documents"] = history.count()
+        result["store_complete"] = history.synced(dataset)
     if json:
         emit_json(result)
         return
+    done = "" if share is None else f"; share {result['shard']}"
     out.print(
-        f"{summary} ({summary.documents} documents, {history.model.key}) in {history.location} "
-        f"[{summary.seconds:.1f} s]",
+        f"{_totals(result)} ({result['documents']} documents, "
+        f"{history.model.key}{done}) in {history.location} [{result['seconds']:.1f} s]",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
+    if share is not None and not result["store_complete"]:
+        err.print("the store is complete once every share has been indexed")
+
+
+_SUMMED = ("added", "updated", "deleted", "unchanged", "shard_documents")
+
+
+def _gather_ranks(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Under torchrun: every rank's result to rank 0, which gets the run's totals (counts
+    summed, the slowest rank's seconds, complete when all are); None on the other ranks."""
+    import torch.distributed as dist
+
+    own = not dist.is_initialized()
+    if own:
+        dist.init_process_group("gloo")
+    try:
+        results: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(results, result)
+        rank = dist.get_rank()
+    finally:
+        if own:
+            dist.destroy_process_group()
+    if rank != 0:
+        return None
+    total = {**result, **{k: sum(r[k] for r in results) for k in _SUMMED}}
+    total["seconds"] = max(r["seconds"] for r in results)
+    total["complete"] = all(r["complete"] for r in results)
+    total["shard"] = f"all/{len(results)}"
+    return total
+
+
+def _totals(result: dict[str, Any]) -> str:
+    return ", ".join(f"{result[k]} {k}" for k in ("added", "updated", "deleted", "unchanged"))
 
 
 @with_source

@@ -5,6 +5,12 @@ unchanged are skipped (and the embedding model is not even loaded when nothing c
 changed ones are re-embedded, vanished ones are deleted. Every batch is committed as it goes,
 so a build that was killed midway is completed by the next one.
 
+Several processes can share the work on one Chroma server: ``sync(..., shard=Shard(i, n))``
+reads, writes and deletes only share ``i`` of ``n`` (see :mod:`rag_recs.retrieval.shard`).
+Each share records its completion in the ``rag-recs.shards`` collection beside the documents,
+and the share that finds all ``n`` complete for the same data marks the store as synced, the
+mark that :meth:`HistoryStore.synced` (and so ``ask``) reads.
+
 Documents are written with their vectors straight into the collection, in batches as large as
 the client takes (each write has a fixed cost), embedding :func:`embedding_text` while
 storing the whole text; searches go through LangChain's ``Chroma``.
@@ -41,6 +47,7 @@ from rag_recs.retrieval.documents import (
     item_ids,
 )
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
+from rag_recs.retrieval.shard import Shard
 from rag_recs.workspace import Workspace, exclusive
 
 if TYPE_CHECKING:
@@ -49,6 +56,7 @@ if TYPE_CHECKING:
 
 
 COLLECTION = "rag-recs"
+SHARDS = "rag-recs.shards"  # one completion record per (collection, share)
 KINDS = (USER_KIND, ITEM_KIND)
 _SPACE = {"hnsw": {"space": "cosine"}}
 _PAGE = 20_000
@@ -67,6 +75,7 @@ class SyncSummary:
     unchanged: int
     seconds: float = 0.0
     complete: bool = True  # False when the sync was stopped before it was done
+    shard: str | None = None  # "i/n" when the sync wrote one share of the documents
 
     @property
     def embedded(self) -> int:
@@ -222,6 +231,7 @@ class HistoryStore:
         progress: bool = True,
         batch_size: int | None = None,
         stop: threading.Event | None = None,
+        shard: Shard | None = None,
     ) -> SyncSummary:
         """Make the store hold exactly ``dataset``'s documents, embedding only what changed.
 
@@ -230,13 +240,20 @@ class HistoryStore:
         ``stop`` is set, the sync writes what it has embedded and returns, incomplete; the next
         sync carries on from there. A complete sync records the data's fingerprint. A sync of
         an embedded store waits (and says so) while another process writes it.
+
+        With ``shard``, only that share's documents are compared, written and deleted, and the
+        fingerprint is recorded once every share of the same count has completed this data.
         """
         start = time.perf_counter()
         docs = build_documents(dataset, config)
+        if shard is not None:
+            docs = [d for d in docs if shard.owns(d.id)]  # type: ignore[arg-type]
         with self._writing(stop) as held:
             if not held:  # stopped while another process was writing this store
-                return SyncSummary(0, 0, 0, 0, time.perf_counter() - start, complete=False)
-            return self._sync(dataset, docs, progress, batch_size, stop, start)
+                return SyncSummary(
+                    0, 0, 0, 0, time.perf_counter() - start, complete=False, shard=_text(shard)
+                )
+            return self._sync(dataset, docs, progress, batch_size, stop, start, shard)
 
     def _sync(
         self,
@@ -246,9 +263,12 @@ class HistoryStore:
         batch_size: int | None,
         stop: threading.Event | None,
         start: float,
+        shard: Shard | None = None,
     ) -> SyncSummary:
         """The body of :meth:`sync`, run holding the store's write lock."""
         stored = self._stored_hashes()
+        if shard is not None:
+            stored = {i: h for i, h in stored.items() if shard.owns(i)}
         wanted = {d.id: d for d in docs}
         deleted = [i for i in stored if i not in wanted]
         todo = [d for d in docs if stored.get(d.id) != d.metadata["hash"]]
@@ -256,24 +276,60 @@ class HistoryStore:
             self.embeddings.load()  # a model that cannot load fails before anything is written
         most = self.client.get_max_batch_size()
         size = max(1, min(batch_size or most, most))
+        if shard is not None and (todo or deleted):
+            # before the first write, and so before this share's record: the share that
+            # completes last cannot have its mark undone by this one
+            self._mark(dataset, synced=False)
         for lo in range(0, len(deleted), size):
             self.vectorstore.delete(ids=deleted[lo : lo + size])
         done = len(todo)
         if todo:
             done = self._embed(todo, size, progress, stop)
-        complete = done == len(todo)
-        meta = self.collection.metadata or {}
-        wanted_meta = {"data": dataset.name, "synced": dataset.fingerprint if complete else ""}
-        if any(meta.get(k) != v for k, v in wanted_meta.items()):
-            self.collection.modify(metadata={**meta, **wanted_meta})
-        return SyncSummary(
+        summary = SyncSummary(
             added=sum(d.id not in stored for d in todo[:done]),
             updated=sum(d.id in stored for d in todo[:done]),
             deleted=len(deleted),
             unchanged=len(docs) - len(todo),
             seconds=time.perf_counter() - start,
-            complete=complete,
+            complete=done == len(todo),
+            shard=_text(shard),
         )
+        if shard is None:
+            self._mark(dataset, synced=summary.complete)
+        else:
+            self._record_share(shard, dataset, summary)
+            if summary.complete and self._shares_done(shard.count, dataset):
+                self._mark(dataset, synced=True)
+        return summary
+
+    def _mark(self, dataset: Dataset, *, synced: bool) -> None:
+        """Record in the collection's metadata whether it holds all of ``dataset``."""
+        meta = self.collection.metadata or {}
+        wanted = {"data": dataset.name, "synced": dataset.fingerprint if synced else ""}
+        if any(meta.get(k) != v for k, v in wanted.items()):
+            self.collection.modify(metadata={**meta, **wanted})
+
+    def _shares(self) -> Any:
+        """The collection of share completion records (one record each: a write of its own,
+        which writers finishing together cannot overwrite, unlike collection metadata)."""
+        return self.client.get_or_create_collection(SHARDS, embedding_function=None)
+
+    def _record_share(self, shard: Shard, dataset: Dataset, summary: SyncSummary) -> None:
+        """This share's record: the data's fingerprint when complete, else empty."""
+        record = {k: v for k, v in summary.as_dict().items() if k not in ("shard", "complete")}
+        record["fingerprint"] = dataset.fingerprint if summary.complete else ""
+        self._shares().upsert(
+            ids=[f"{self.collection_name}:{shard}"],
+            embeddings=[[1.0]],  # records are looked up by id; Chroma wants a vector anyway
+            metadatas=[record],
+        )
+
+    def _shares_done(self, count: int, dataset: Dataset) -> bool:
+        """Whether every share of ``count`` recorded a complete sync of ``dataset``."""
+        ids = [f"{self.collection_name}:{i}/{count}" for i in range(count)]
+        got = self._shares().get(ids=ids, include=["metadatas"])
+        done = [m for m in got["metadatas"] if (m or {}).get("fingerprint") == dataset.fingerprint]
+        return len(done) == count
 
     def _writing(self, stop: threading.Event | None = None) -> AbstractContextManager[bool]:
         """The write lock of an embedded store (Chroma's embedded client is not safe for two
@@ -482,6 +538,10 @@ def _lazy(
     if isinstance(embeddings, LazyEmbeddings):
         return embeddings
     return LazyEmbeddings(embeddings if embeddings is not None else recorded)
+
+
+def _text(shard: Shard | None) -> str | None:
+    return None if shard is None else str(shard)
 
 
 def _id_candidates(user: Any) -> list[Any]:
