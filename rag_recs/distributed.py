@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -107,6 +107,19 @@ def once(compute: Callable[[], T]) -> T:
     if not active():
         return compute()
     return broadcast(compute() if rank() == 0 else None)  # type: ignore[arg-type]
+
+
+def gather(value: T) -> list[T] | None:
+    """Every rank's ``value`` in rank order on rank 0, None on the others; ``[value]`` alone.
+
+    Joins the group (gloo, for plain Python objects) if the command has not already."""
+    if not start("cpu"):
+        return [value]
+    import torch.distributed as dist
+
+    results: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(results, value)
+    return results if dist.get_rank() == 0 else None
 
 
 def sum_over_ranks(value: torch.Tensor) -> torch.Tensor:

@@ -110,19 +110,10 @@ _SUMMED = ("added", "updated", "deleted", "unchanged", "shard_documents")
 def _gather_ranks(result: dict[str, Any]) -> dict[str, Any] | None:
     """Under torchrun: every rank's result to rank 0, which gets the run's totals (counts
     summed, the slowest rank's seconds, complete when all are); None on the other ranks."""
-    import torch.distributed as dist
+    from rag_recs import distributed
 
-    own = not dist.is_initialized()
-    if own:
-        dist.init_process_group("gloo")
-    try:
-        results: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(results, result)
-        rank = dist.get_rank()
-    finally:
-        if own:
-            dist.destroy_process_group()
-    if rank != 0:
+    results = distributed.gather(result)
+    if results is None:
         return None
     total = {**result, **{k: sum(r[k] for r in results) for k in _SUMMED}}
     total["seconds"] = max(r["seconds"] for r in results)
