@@ -68,6 +68,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve_chroma(path, port: int):
+    """``chroma run`` on 127.0.0.1:``port`` over ``path``, returned once it answers."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    local = Path(sys.executable).with_name("chroma")
+    chroma = str(local) if local.exists() else shutil.which("chroma")
+    if chroma is None:
+        pytest.skip("the chroma command is not installed")
+    command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 30, "chroma run")
+    return proc
+
+
+def stop(proc) -> None:
+    """Terminate ``proc`` and wait for it (killed if it lingers)."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_until_up(url: str, proc, seconds: float, what: str) -> None:
     """Poll ``url`` until it answers 200; fail the test if ``proc`` exits or time runs out."""
     import time

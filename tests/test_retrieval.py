@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import seen_sets
+from conftest import free_port, seen_sets, serve_chroma, stop
 from langchain_core.retrievers import BaseRetriever
 
 from rag_recs.data.schema import Dataset
@@ -266,57 +263,15 @@ def test_an_interrupted_build_is_completed_without_duplicates(
     assert _ids(history) == sorted(d.id for d in docs) and history.count() == len(docs)
 
 
-def _chroma() -> str | None:
-    local = Path(sys.executable).with_name("chroma")
-    return str(local) if local.exists() else shutil.which("chroma")
-
-
-def _serve(path: Path, port: int) -> subprocess.Popen:
-    """``chroma run`` on 127.0.0.1:``port`` over ``path``, once it answers its heartbeat."""
-    executable = _chroma()
-    if executable is None:
-        pytest.skip("the chroma command is not installed")
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    command = [executable, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).read()
-            return server
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("the chroma server did not start")
-            time.sleep(0.1)
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path):
     """A ``chroma run`` server on a free 127.0.0.1 port, stopped afterwards."""
-    port = _free_port()
-    server = _serve(tmp_path / "db", port)
+    port = free_port()
+    server = serve_chroma(tmp_path / "db", port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(server)
+        stop(server)
 
 
 def test_server_mode(chroma_server: str, embeddings) -> None:
@@ -339,9 +294,9 @@ def test_a_server_gone_mid_session_is_one_clear_error_and_then_works_again(
 ) -> None:
     from rag_recs.assistant import Assistant
 
-    port, path = _free_port(), tmp_path / "db"
+    port, path = free_port(), tmp_path / "db"
     url = f"http://127.0.0.1:{port}"
-    server = _serve(path, port)
+    server = serve_chroma(path, port)
     try:
         store = HistoryStore(url=url, embeddings=embeddings, create=True)
         store.sync(small_data, progress=False)
@@ -349,14 +304,14 @@ def test_a_server_gone_mid_session_is_one_clear_error_and_then_works_again(
         question = f"suggest 3 items for user {small_data.user_index[0]}"
         before = assistant.ask(question)
         assert len(before.items) == 3 and before.similar_users
-        _stop(server)
+        stop(server)
         with pytest.raises(RagRecsError, match="Chroma server at .* stopped answering"):
             assistant.ask(question)
-        server = _serve(path, port)  # back, with the same data
+        server = serve_chroma(path, port)  # back, with the same data
         after = assistant.ask(question)
         assert [i.item_id for i in after.items] == [i.item_id for i in before.items]
     finally:
-        _stop(server)
+        stop(server)
 
 
 def test_unreachable_server_is_a_clear_error() -> None:

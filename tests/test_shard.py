@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port, wait_until_up
+from conftest import free_port, serve_chroma, stop
 
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.synthetic import generate
@@ -30,25 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A ``chroma run`` server on a free 127.0.0.1 port, over a temp dir, for this module."""
-    local = Path(sys.executable).with_name("chroma")
-    chroma = str(local) if local.exists() else shutil.which("chroma")
-    if chroma is None:
-        pytest.skip("the chroma command is not installed")
-    port, path = free_port(), tmp_path_factory.mktemp("chroma")
-    command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()
+    proc = serve_chroma(tmp_path_factory.mktemp("chroma"), port)
     try:
-        wait_until_up(f"{url}/api/v2/heartbeat", proc, 30, "chroma run")
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

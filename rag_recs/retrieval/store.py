@@ -304,7 +304,7 @@ class HistoryStore:
 
     def _mark(self, dataset: Dataset, *, synced: bool) -> None:
         """Record in the collection's metadata whether it holds all of ``dataset``."""
-        meta = self.collection.metadata or {}
+        meta = self._metadata()
         wanted = {"data": dataset.name, "synced": dataset.fingerprint if synced else ""}
         if any(meta.get(k) != v for k, v in wanted.items()):
             self.collection.modify(metadata={**meta, **wanted})
@@ -341,7 +341,16 @@ class HistoryStore:
     @_remote
     def synced(self, dataset: Dataset) -> bool:
         """Did a sync of exactly this data complete (nothing to add, change or delete)?"""
-        return (self.collection.metadata or {}).get("synced") == dataset.fingerprint
+        return self._metadata().get("synced") == dataset.fingerprint
+
+    def _metadata(self) -> dict[str, Any]:
+        """The collection's metadata as the store has it now: another process sharing a server
+        may have changed it since this one opened the collection."""
+        if self._lock is None:  # a server: read it again
+            self.collection = self.client.get_collection(
+                self.collection_name, embedding_function=None
+            )
+        return dict(self.collection.metadata or {})
 
     @_remote
     def search(self, text: str, k: int = 5, kind: str | None = None) -> list[Document]:
