@@ -7,8 +7,9 @@ users. Reported: requests, throughput, p50 / p95 / p99 latency, errors (any non-
 transport error), and the server's resident memory (``/proc/PID/status`` VmRSS) after a warm-up
 of one request per client and at the end (growth must stay under 5%).
 
-With the local LLM every answer generates text on one thread, one request at a time; its run
-sends ``--llm-requests`` per client instead of ``--requests`` (said in the table).
+With the local LLM every ``/ask`` runs one forward pass of SmolLM2 (it ranks the lettered
+candidates), one request at a time; its run sends ``--llm-requests`` per client (said in the
+table).
 
     python benchmarks/serve_load.py                      # generated data
     python benchmarks/serve_load.py --data $RAG_RECS_ML100K
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200, help="per client, --llm none")
-    parser.add_argument("--llm-requests", type=int, default=5, help="per client, local LLM")
+    parser.add_argument("--llm-requests", type=int, default=200, help="per client, local LLM")
     parser.add_argument("--llms", nargs="+", default=["none", "local"])
     args = parser.parse_args()
 
