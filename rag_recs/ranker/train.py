@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -88,7 +88,8 @@ class Epoch:
         )
 
 
-EpochData = Callable[[int, torch.Generator], Epoch]
+# an epoch's rows: one Epoch, or (streamed data) Epochs one batch at a time
+EpochData = Callable[[int, torch.Generator], Epoch | Iterable[Epoch]]
 
 
 @dataclass
@@ -257,18 +258,25 @@ def _loop(
     task = progress.add_task("train", total=epochs, info="")
     began = time.perf_counter()
     for epoch in range(epochs):
-        data = epoch_data(epoch, generator)
-        if world > 1:
-            data = data.shard(rank, world)
-        data = data.to(device)
-        trainer.train()
-        start = time.perf_counter()
-        total = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
+        epoch_parts = epoch_data(epoch, generator)
+        parts = [epoch_parts] if isinstance(epoch_parts, Epoch) else epoch_parts
+        total, rows = None, 0
+        for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
+            if world > 1:
+                data = data.shard(rank, world)
+            data = data.to(device)
+            trainer.train()
+            start = time.perf_counter()
+            part = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
+            total = part if total is None else total + part
+            log.seconds += time.perf_counter() - start
+            log.samples += data.labels.numel() * world
+            steps += -(-len(data) // data.batch_size)
+            rows += len(data)
+        if total is None:
+            total = torch.zeros((), device=device)
         total = distributed.sum_over_ranks(total)
-        loss = float(total) / max(1, len(data) * world)  # the one sync of the epoch
-        log.seconds += time.perf_counter() - start
-        log.samples += data.labels.numel() * world
-        steps += -(-len(data) // data.batch_size)
+        loss = float(total) / max(1, rows * world)  # the one sync of the epoch
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
         if validate is not None:
