@@ -4,7 +4,7 @@ Deliberately no DataLoader: the data are tensors in memory, so a batch is a slic
 shuffled once per epoch, and nothing in the loop synchronises with Python (no ``.item()``).
 A 512-row step takes about a millisecond on CPU, so fixed per-step costs matter: the Adam step
 calls the fused kernel directly (:class:`AdamStep`) and each epoch picks its thread count by
-timing a few steps (:func:`_one_epoch`).
+timing a few steps (:func:`_run_epoch`).
 """
 
 from __future__ import annotations
@@ -260,14 +260,14 @@ def _loop(
     for epoch in range(epochs):
         epoch_parts = epoch_data(epoch, generator)
         parts = [epoch_parts] if isinstance(epoch_parts, Epoch) else epoch_parts
-        total, rows = None, 0
+        total, rows, threads = None, 0, cfg.train_threads
         for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
             if world > 1:
                 data = data.shard(rank, world)
             data = data.to(device)
             trainer.train()
             start = time.perf_counter()
-            part = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
+            part, threads = _run_epoch(trainer, step, data, data.batch_size, threads)
             total = part if total is None else total + part
             log.seconds += time.perf_counter() - start
             log.samples += data.labels.numel() * world
@@ -308,7 +308,15 @@ PROBE_STEPS = 6  # timed steps per thread count when an epoch chooses its thread
 def _one_epoch(
     model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
 ) -> torch.Tensor:
-    """One pass over the rows; returns the summed loss as a tensor (no sync).
+    """One pass over the rows; returns the summed loss as a tensor (no sync)."""
+    return _run_epoch(model, step, data, batch_size, threads)[0]
+
+
+def _run_epoch(
+    model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
+) -> tuple[torch.Tensor, int]:
+    """One pass over the rows: the summed loss as a tensor (no sync), and the thread count
+    used (a streamed epoch's later batches reuse its first batch's choice).
 
     ``threads=0`` on CPU: time a few steps on one thread and on torch's default, then run the
     rest of the epoch on the faster. On a quiet machine two threads make a step faster; when
@@ -340,7 +348,7 @@ def _one_epoch(
         chosen, starts = min(timings, key=timings.__getitem__), starts[done:]
     with _threads(chosen):
         run(starts)
-    return total
+    return total, chosen
 
 
 def _steps(
