@@ -12,6 +12,9 @@ Then, each in its own process (peak RSS from ``/usr/bin/time -f %M``, as ``scali
   .fit_stream(...)`` saved in a workspace (what ``rag-recs train --stream`` does, one epoch);
 - ``memory``: ``load_dataset(FILE)`` and the same one-epoch fit in memory, saved likewise.
 
+Both train on ``--threads`` threads (default 1): on a small shared machine the per-epoch thread
+probe makes times depend on what else runs at that moment.
+
 ``--vocab fixed`` keeps the users and items of the smallest size at every size (more
 interactions per user): the model and its optimiser state then stay the same size, and what
 grows is the data alone. The default, ``scaling``, grows users with the data (``scaling.py``'s
@@ -46,10 +49,11 @@ from rag_recs.data.stream import ParquetStream
 from rag_recs.ranker.ranker import DeepFMRanker
 from rag_recs.workspace import Workspace
 start = time.perf_counter()
-stream = ParquetStream(sys.argv[1], batch_rows=int(sys.argv[3]))
+stream = ParquetStream(sys.argv[1], batch_rows=int(sys.argv[4]))
 scan = stream.scan()
 scanned = time.perf_counter()
-ws, cfg = Workspace(sys.argv[2]), RankerConfig(epochs=1, progress=False)
+ws = Workspace(sys.argv[2])
+cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]))
 fit = lambda: DeepFMRanker(cfg).fit_stream(stream, scan=scan)  # noqa: E731
 ranker, _ = ws.ranker_for(scan.fingerprint, cfg, fit)
 log = ranker.log
@@ -66,7 +70,8 @@ from rag_recs.workspace import Workspace
 start = time.perf_counter()
 d = load_dataset(sys.argv[1])
 loaded = time.perf_counter()
-ws, cfg = Workspace(sys.argv[2]), RankerConfig(epochs=1, progress=False)
+ws = Workspace(sys.argv[2])
+cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]))
 ranker, _ = ws.ranker(d, cfg)
 log = ranker.log
 print(json.dumps({"scan_s": loaded - start, "fit_and_save_s": time.perf_counter() - loaded,
@@ -109,6 +114,9 @@ def main() -> None:
     parser.add_argument("--vocab", choices=("scaling", "fixed"), default="scaling")
     parser.add_argument("--row-group", type=int, default=1 << 20, help="rows per row group")
     parser.add_argument("--batch-rows", type=int, default=1 << 16, help="rows per streamed batch")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="train_threads of both paths (0: each epoch probes)"
+    )
     parser.add_argument("--budget-s", type=float, default=1800.0, help="limit per command")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "streaming.json")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -139,7 +147,9 @@ def main() -> None:
             for path in args.paths:
                 child = STREAM_CHILD if path == "stream" else MEMORY_CHILD
                 command = [sys.executable, "-c", child, str(data), str(root / f"ws-{path}-{n}")]
-                command += [str(args.batch_rows)] if path == "stream" else []
+                command += [str(args.threads)] + (
+                    [str(args.batch_rows)] if path == "stream" else []
+                )
                 print(f"[{n:.0e}] {path}", file=sys.stderr, flush=True)
                 result[path] = measure(command, env, args.budget_s)
                 print(json.dumps({k: result[path].get(k) for k in ("status", "wall_s",

@@ -180,3 +180,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, make, message):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_rows_out_of_time_order_are_counted(tmp_path):
+    frame = pd.DataFrame(
+        {"user_id": [1, 2, 1, 2, 1], "item_id": [1, 2, 3, 4, 5], "timestamp": [-5, 9, -7, 11, 3]}
+    )
+    frame.to_parquet(tmp_path / "events.parquet", index=False)
+    scan = ParquetStream(tmp_path / "events.parquet", batch_rows=2).scan()
+    assert scan.out_of_order == 1  # user 1's -7 after -5, across a batch boundary
+    assert scan.rows == {"read": 5, "used": 5, "dropped": {}}

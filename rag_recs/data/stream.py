@@ -32,6 +32,7 @@ from rag_recs.errors import DataError
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1 << 16
+_NEVER = np.iinfo(np.int64).min  # the time before a user's first row
 
 
 @dataclass
@@ -180,7 +181,7 @@ class ParquetStream:
         digest = hashlib.sha256()
         users, items = pd.Index([]), pd.Index([])
         user_counts, item_counts = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        last_time = np.zeros(1, np.int64)
+        last_time = np.full(1, _NEVER, np.int64)  # each user's newest time so far
         read, used, dropped, out_of_order = 0, 0, {}, 0
         has_time = has_rating = False
         for frame, n_read, gone in self.frames(every_column=True):
@@ -198,7 +199,8 @@ class ParquetStream:
             user_counts = _add_counts(user_counts, u, len(users) + 1)
             item_counts = _add_counts(item_counts, i, len(items) + 1)
             if has_time:
-                last_time = np.pad(last_time, (0, len(users) + 1 - len(last_time)))
+                grow = (0, len(users) + 1 - len(last_time))
+                last_time = np.pad(last_time, grow, constant_values=_NEVER)
                 out_of_order += _older_than_before(u, frame[TIME].to_numpy(np.int64), last_time)
         if not read:
             raise DataError("the table has no rows", source=self.name)
