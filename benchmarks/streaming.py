@@ -187,6 +187,11 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     payload = {"machine": machine(), "settings": settings, "summary": summary, "results": results}
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    earlier = {r["size"]: r for r in previous.get(args.vocab, {}).get("results", [])}
+    for r in results:  # a path not measured this time keeps its earlier figures
+        for path in ("stream", "memory"):
+            if path not in r and path in earlier.get(r["size"], {}):
+                r[path] = {**earlier[r["size"]][path], "from_earlier_run": True}
     previous[args.vocab] = payload  # one entry per vocabulary mode
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(previous, indent=1, default=str))

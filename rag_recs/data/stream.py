@@ -1,10 +1,11 @@
 """Interactions larger than memory: a Parquet file or directory read in bounded batches.
 
-``pyarrow.dataset`` reads the row groups, ``batch_rows`` rows at a time, with no read-ahead, so
-no pass holds more than one batch of interactions. Each batch goes through the same checks and
-renames as an in-memory load (:func:`~rag_recs.data.loaders.from_frame`). What stays in memory
-is per user or per item (vocabularies, counts, a ring of recent items), plus the seen-items
-index a saved ranker carries (one int32 and one bool per interaction).
+``pyarrow.dataset`` finds the files and their schema; each file's row groups are read
+``batch_rows`` rows at a time, so no pass holds more than one batch of interactions. Each
+batch goes through the same checks and renames as an in-memory load
+(:func:`~rag_recs.data.loaders.from_frame`). What stays in memory is per user or per item
+(vocabularies, counts, a ring of recent items), plus the seen-items index a saved ranker
+carries (one int32 and one bool per interaction).
 
 Assumption: each user's rows appear oldest first in file order (logs are written in time
 order); :meth:`ParquetStream.scan` counts the rows that break it, and histories then follow
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from rag_recs.data.loaders import DEFAULT_COLUMNS, _drop_unnamed, from_frame
 from rag_recs.data.schema import ITEM, RATING, TIME, USER, hash_rows
@@ -130,15 +132,19 @@ class ParquetStream:
 
     # ---- reading ----------------------------------------------------------------------------
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """Record batches of at most ``batch_rows`` rows, in file order, one at a time."""
+        """Record batches of at most ``batch_rows`` rows, in file order, one at a time.
+
+        The dataset finds the files; each is read row group by row group with
+        ``ParquetFile.iter_batches``, whose memory stays flat as files grow (the dataset
+        scanner's, even without read-ahead, grew with the file: 181 MiB at 10^6 rows, 289 at
+        10^7, measured).
+        """
         try:
-            yield from self.dataset.to_batches(
-                columns=columns,
-                batch_size=self.batch_rows,
-                batch_readahead=0,
-                fragment_readahead=0,
-                use_threads=False,
-            )
+            for file in self.dataset.files:
+                reader = pq.ParquetFile(file, pre_buffer=False)
+                yield from reader.iter_batches(
+                    batch_size=self.batch_rows, columns=columns, use_threads=False
+                )
         except (pa.ArrowException, OSError) as exc:
             text = str(exc).strip().splitlines()[0]
             raise DataError(f"cannot read it as parquet: {text}", source=self.name) from None
