@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,9 +47,13 @@ class Workspace:
         return self.root / dataset.fingerprint
 
     def ranker_dir(self, dataset: Dataset, config: RankerConfig) -> Path:
+        return self.ranker_path(dataset.fingerprint, config)
+
+    def ranker_path(self, fingerprint: str, config: RankerConfig) -> Path:
+        """Where the ranker trained with ``config`` on the data ``fingerprint`` is kept."""
         keyed = config.model_dump(mode="json", exclude=_UNKEYED)
         digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
-        return self.data_dir(dataset) / f"ranker-{digest}"
+        return self.root / fingerprint / f"ranker-{digest}"
 
     def ranker(
         self, dataset: Dataset, config: RankerConfig | None = None, *, retrain: bool = False
@@ -62,47 +66,63 @@ class Workspace:
         from rag_recs.ranker.ranker import DeepFMRanker
 
         config = config or RankerConfig()
-        path = self.ranker_dir(dataset, config)
+        return self.ranker_for(
+            dataset.fingerprint, config, lambda: DeepFMRanker(config).fit(dataset), retrain
+        )
+
+    def ranker_for(
+        self,
+        fingerprint: str,
+        config: RankerConfig,
+        train: Callable[[], DeepFMRanker],
+        retrain: bool = False,
+    ) -> tuple[DeepFMRanker, bool]:
+        """:meth:`ranker` for data known by its ``fingerprint``, trained by ``train()`` when
+        missing (a streamed fit keys its model as the same data loaded in memory would)."""
+        path = self.ranker_path(fingerprint, config)
         if distributed.active():
-            return self._ranker_together(path, dataset, config, retrain)
-        if not retrain and (cached := self._cached(path, dataset, config)) is not None:
+            return self._ranker_together(path, fingerprint, config, train, retrain)
+        if not retrain and (cached := self._cached(path, fingerprint, config)) is not None:
             return cached, False
         with exclusive(path, "this ranker"):
             remove_leftovers(path)  # of a save killed midway: never loaded, never kept
-            if not retrain and (cached := self._cached(path, dataset, config)) is not None:
+            if not retrain and (cached := self._cached(path, fingerprint, config)) is not None:
                 return cached, False  # trained by the process we waited for
-            ranker = DeepFMRanker(config).fit(dataset)
+            ranker = train()
             ranker.save(path)
         return ranker, True
 
     def _ranker_together(
-        self, path: Path, dataset: Dataset, config: RankerConfig, retrain: bool
+        self,
+        path: Path,
+        fingerprint: str,
+        config: RankerConfig,
+        train: Callable[[], DeepFMRanker],
+        retrain: bool,
     ) -> tuple[DeepFMRanker, bool]:
         """:meth:`ranker` under torchrun: every rank trains (DDP needs them all), rank 0 alone
         holds the lock, decides whether the cache serves and saves; the others follow its word
         and read the cache only once rank 0 has written it."""
-        from rag_recs.ranker.ranker import DeepFMRanker
-
         main = distributed.is_main()
         cached: DeepFMRanker | None = None
         with exclusive(path, "this ranker") if main else nullcontext(True):
             if main:
                 remove_leftovers(path)
-                cached = None if retrain else self._cached(path, dataset, config)
+                cached = None if retrain else self._cached(path, fingerprint, config)
             if not distributed.broadcast(cached is not None):
-                ranker = DeepFMRanker(config).fit(dataset)
+                ranker = train()
                 if main:
                     ranker.save(path)
                 distributed.barrier()  # no rank returns before the model is on disk
                 return ranker, True
         distributed.barrier()
-        cached = cached or self._cached(path, dataset, config)
+        cached = cached or self._cached(path, fingerprint, config)
         if cached is None:
             raise ModelError(f"{path}: rank 0 found this ranker, but it cannot be read here")
         return cached, False
 
     @staticmethod
-    def _cached(path: Path, dataset: Dataset, config: RankerConfig) -> DeepFMRanker | None:
+    def _cached(path: Path, fingerprint: str, config: RankerConfig) -> DeepFMRanker | None:
         from rag_recs.ranker.ranker import DeepFMRanker
 
         if not path.exists():
@@ -112,7 +132,7 @@ class Workspace:
         except ModelError as exc:  # a corrupt or outdated entry is rebuilt, not fatal
             log.warning("rebuilding %s: %s", path, exc)
             return None
-        return ranker if ranker.fingerprint == dataset.fingerprint else None
+        return ranker if ranker.fingerprint == fingerprint else None
 
 
 @contextmanager

@@ -35,6 +35,18 @@ from rag_recs.cli.serve import serve
 from rag_recs.config import RankerConfig
 from rag_recs.errors import DataError, RagRecsError
 
+Stream = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Read a Parquet file or directory in batches instead of loading it (data larger "
+        "than memory): implicit objective, user and item ids and recent history.",
+    ),
+]
+BatchRows = Annotated[
+    int, typer.Option("--batch-rows", min=1, help="Rows per streamed batch (with --stream).")
+]
+
 app = typer.Typer(
     name="rag-recs",
     help="A recommendation assistant whose suggestions are checked and ordered by a DeepFM ranker.",
@@ -92,13 +104,18 @@ def train(
     ] = False,
     workspace_dir: WorkspaceDir = None,
     device: Device = "auto",
+    stream: Stream = False,
+    batch_rows: BatchRows = 1 << 16,
     json: Json = False,
 ) -> None:
     """Train the DeepFM ranker on --data and cache it in the workspace."""
     if objective not in ("auto", "explicit", "implicit"):
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
-    dataset = source.load()
     config = _ranker_config(device, categorical, numeric, json, objective=objective)
+    if stream:
+        _train_stream(source, config, workspace_dir, retrain, batch_rows, json)
+        return
+    dataset = source.load()
     distributed.start(config.device)  # under torchrun: the ranks train together
     start = time.perf_counter()
     ranker, trained = workspace(workspace_dir).ranker(dataset, config, retrain=retrain)
@@ -148,6 +165,8 @@ def evaluate(
     numeric: Numeric = None,
     workspace_dir: WorkspaceDir = None,
     device: Device = "auto",
+    stream: Stream = False,
+    batch_rows: BatchRows = 1 << 16,
     json: Json = False,
 ) -> None:
     """Evaluate on a held-out split: --protocol ctr or loo (see docs/protocols.md)."""
@@ -167,6 +186,15 @@ def evaluate(
         raise DataError("--users must be at least 1")
     if mode != "ranker" and not distributed.is_main():
         return  # under torchrun the llm and assistant modes run on rank 0 alone
+    if stream:
+        if protocol != "loo" or mode != "ranker" or baselines:
+            raise DataError(
+                "--stream evaluates the ranker on the loo protocol",
+                hint="drop --protocol ctr, --mode and --baselines, or load the data in memory",
+            )
+        config = _ranker_config(device, categorical, numeric, json, objective="implicit")
+        _evaluate_stream(source, config, users, batch_rows, json)
+        return
     dataset = source.load()
     ws = workspace(workspace_dir)
     if mode != "ranker":
@@ -241,6 +269,105 @@ def evaluate(
         table.add_column(k, justify="right")
     for name, r in rows:
         table.add_row(name, *(f"{r[k]:.4f}" for k in keys))
+    out.print(table)
+
+
+def _stream(source: Source, batch_rows: int, config: RankerConfig):
+    """The --data Parquet as a stream, or one clear error for what --stream cannot read."""
+    from rag_recs.data.stream import ParquetStream
+
+    if source.format not in (None, "parquet") or source.data == "synthetic":
+        raise DataError("--stream reads a Parquet file or a directory of Parquet files")
+    if source.label is not None:
+        raise DataError("--stream trains on user and item ids: a --label table loads in memory")
+    if config.categorical or config.numeric:
+        raise DataError("--stream uses ids and history only: drop --categorical / --numeric")
+    return ParquetStream(
+        source.data,
+        user_col=source.user_col,
+        item_col=source.item_col,
+        rating_col=source.rating_col,
+        time_col=source.time_col,
+        batch_rows=batch_rows,
+    )
+
+
+def _stream_rows(scan) -> dict:
+    dropped = scan.rows["dropped"]
+    return {
+        "rows_read": scan.rows["read"],
+        "rows_used": scan.rows["used"],
+        "rows_dropped": sum(dropped.values()),
+        "rows_dropped_by_reason": dropped,
+    }
+
+
+def _train_stream(
+    source: Source,
+    config: RankerConfig,
+    workspace_dir,
+    retrain: bool,
+    batch_rows: int,
+    json: bool,
+) -> None:
+    """``train --stream``: one scan for the fingerprint, then the cached model or a streamed
+    fit, kept where the same data loaded in memory would look for it (so ask and recommend
+    find it)."""
+    from rag_recs.ranker.ranker import DeepFMRanker
+
+    data = _stream(source, batch_rows, config)
+    distributed.start(config.device)  # under torchrun: the ranks train together
+    start = time.perf_counter()
+    with err.status(f"scanning {source.data}"):
+        scan = data.scan()
+    ws = workspace(workspace_dir)
+    ranker, trained = ws.ranker_for(
+        scan.fingerprint, config, lambda: DeepFMRanker(config).fit_stream(data, scan=scan), retrain
+    )
+    result = {
+        "model_dir": str(ws.ranker_path(scan.fingerprint, config)),
+        "trained": trained,
+        "fingerprint": scan.fingerprint,
+        "objective": ranker.objective,
+        "epochs": len(ranker.log.losses),
+        "best_epoch": ranker.log.best_epoch + 1,
+        "seconds": round(time.perf_counter() - start, 3),
+        "stream": True,
+        "batch_rows": batch_rows,
+        **_stream_rows(scan),
+    }
+    if json:
+        emit_json(result)
+        return
+    verb = "trained" if trained else "reused"
+    out.print(f"{verb} the ranker (streamed, {result['epochs']} epochs): {result['model_dir']}")
+
+
+def _evaluate_stream(
+    source: Source, config: RankerConfig, users: int | None, batch_rows: int, json: bool
+) -> None:
+    """``evaluate --stream``: leave-one-out on the streamed data (trained here, not cached)."""
+    from rag_recs.evaluation.stream_eval import evaluate_loo_stream
+
+    data = _stream(source, batch_rows, config)
+    with err.status(f"scanning {source.data}"):
+        scan = data.scan()
+    distributed.start(config.device)
+    result = {"protocol": "loo", **evaluate_loo_stream(data, config, scan=scan, max_users=users,
+                                                       seed=config.seed)}  # fmt: skip
+    distributed.stop()
+    if not distributed.is_main():
+        return
+    result.update(stream=True, batch_rows=batch_rows, **_stream_rows(scan))
+    if json:
+        emit_json(result)
+        return
+    table = Table(title=f"loo protocol on {source.data} (streamed)")
+    table.add_column("model")
+    keys = ["recall@10", "ndcg@10", "hit@10", "coverage"]
+    for key in keys:
+        table.add_column(key, justify="right")
+    table.add_row("DeepFM", *(f"{result[key]:.4f}" for key in keys))
     out.print(table)
 
 

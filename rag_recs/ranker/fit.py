@@ -9,6 +9,7 @@ latest share. A generic CTR table has no users or items: every column is a conte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,14 +133,40 @@ def fit(
             epoch_data = examples.sampled(train_rows, trained.index, config, rng)
     if not validate_on:
         validate = None
-    steps_config = config
-    if objective == "implicit":  # bigger steps than labelled ones: square-root scaled rate
-        rows = config.implicit_batch * (1 + config.negatives)
-        steps_config = config.model_copy(
-            update={"lr": config.lr * (rows / config.batch_size) ** 0.5}
-        )
+    steps_config = implicit_steps(config) if objective == "implicit" else config
     trained.log = train_epochs(model, epoch_data, steps_config, validate, device, epochs)
     return trained
+
+
+def implicit_steps(config: RankerConfig) -> RankerConfig:
+    """Implicit steps are bigger than labelled ones: the learning rate, square-root scaled."""
+    rows = config.implicit_batch * (1 + config.negatives)
+    return config.model_copy(update={"lr": config.lr * (rows / config.batch_size) ** 0.5})
+
+
+def sampled_candidates(
+    users: np.ndarray,
+    positives: torch.Tensor,
+    known: np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray],
+    n_items: int,
+    n_neg: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each positive (user row, item row) with ``n_neg`` fresh items the user never touched:
+    item rows [n, 1 + n_neg] (the positive first) and labels [n, 1 + n_neg]."""
+    negatives, keep = sample_negatives(np.repeat(users, n_neg), known, n_items, rng, weights)
+    # a user who has seen (almost) everything keeps a padding negative: masked below
+    negatives = np.where(keep, negatives, 0).reshape(-1, n_neg)
+    items = torch.cat([positives.unsqueeze(1), torch.from_numpy(negatives)], 1)
+    labels = torch.zeros(1 + n_neg)
+    labels[0] = 1.0
+    y = labels.expand(len(users), -1).clone()  # [n, 1 + negatives]
+    if not keep.all():  # drop unusable negatives from the loss by pointing them home
+        bad = torch.from_numpy(~keep.reshape(-1, n_neg))
+        items[:, 1:][bad] = items[:, :1].expand(-1, n_neg)[bad]
+        y[:, 1:][bad] = 1.0
+    return items, y
 
 
 @dataclass
@@ -197,22 +224,12 @@ class Examples:
             weights = index.popularity[1:].astype(np.float64) ** 0.75 + 1e-9
         rows_t = torch.from_numpy(rows)
         users = self.users.numpy()
-        labels = torch.zeros(1 + n_neg)
-        labels[0] = 1.0
 
         def epoch(number: int, generator: torch.Generator) -> Epoch:
             order = rows_t[torch.randperm(len(rows_t), generator=generator)]
-            negatives, keep = sample_negatives(
-                np.repeat(users[order.numpy()], n_neg), seen_keys, n_items, rng, weights
+            items, y = sampled_candidates(
+                users[order.numpy()], self.items[order], seen_keys, n_items, n_neg, rng, weights
             )
-            # a user who has seen (almost) everything keeps a padding negative: masked below
-            negatives = np.where(keep, negatives, 0).reshape(-1, n_neg)
-            items = torch.cat([self.items[order].unsqueeze(1), torch.from_numpy(negatives)], 1)
-            y = labels.expand(len(order), -1).clone()  # [n, 1 + negatives]
-            if not keep.all():  # drop unusable negatives from the loss by pointing them home
-                bad = torch.from_numpy(~keep.reshape(-1, n_neg))
-                items[:, 1:][bad] = items[:, :1].expand(-1, n_neg)[bad]
-                y[:, 1:][bad] = 1.0
             query = self.query(order)
             return Epoch(query, y, None, items, self.tables[1], config.implicit_batch)
 
@@ -292,8 +309,6 @@ def _implicit_validation(
     examples: Examples, trained: Trained, rng: np.random.Generator, on: bool
 ) -> tuple[np.ndarray, Validate | None]:
     """Hold out the last item of up to ``valid_users`` users; validate by the NDCG of its rank."""
-    from rag_recs.ranker.score import Scorer  # scoring needs the fit's tables: import late
-
     config, index = trained.config, trained.index
     assert index is not None and examples.users is not None and examples.items is not None
     u, i = examples.users.numpy(), examples.items.numpy()
@@ -309,21 +324,33 @@ def _implicit_validation(
     is_valid[valid_rows] = True
     if not len(valid_rows):
         return np.arange(n), None
-    v_users, v_items = u[valid_rows], i[valid_rows]
     v_hist = None if examples.history is None else torch.from_numpy(examples.history[valid_rows])
+    validate = ndcg_validation(trained, u[valid_rows], i[valid_rows], v_hist)
+    return np.flatnonzero(~is_valid), validate
+
+
+def ndcg_validation(
+    trained: Trained, users: np.ndarray, items: np.ndarray, history: torch.Tensor | None
+) -> Validate:
+    """Validation by the full-list NDCG of each held-out (user row, item row) pair's rank among
+    the items the user has not seen; ``history`` [n, history_len] is each pair's history field."""
+    from rag_recs.ranker.score import Scorer  # scoring needs the fit's tables: import late
+
+    index = trained.index
+    assert index is not None
     scorer = Scorer(trained)
 
     def validate() -> float:
-        scores = scorer.score_matrix(v_users, history=v_hist)
-        for r, user in enumerate(v_users):  # hide the other seen items, not the target itself
+        scores = scorer.score_matrix(users, history=history)
+        for r, user in enumerate(users):  # hide the other seen items, not the target itself
             seen = index.seen_rows(int(user))
-            scores[r, seen[seen != v_items[r]]] = -np.inf
-        target = scores[np.arange(len(v_users)), v_items]
+            scores[r, seen[seen != items[r]]] = -np.inf
+        target = scores[np.arange(len(users)), items]
         rank = (scores > target[:, None]).sum(1)  # 0-based, among the user's unseen items
         # NDCG over the whole list: a smooth stand-in for Recall@10 on a few hundred users
         return float((1.0 / np.log2(rank + 2.0)).mean())
 
-    return np.flatnonzero(~is_valid), validate
+    return validate
 
 
 def _newest_rows(examples: Examples, index: InteractionIndex, u: np.ndarray) -> np.ndarray:

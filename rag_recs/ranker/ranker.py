@@ -9,7 +9,7 @@ done by :mod:`~rag_recs.ranker.fit`, :mod:`~rag_recs.ranker.score` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from rag_recs.ranker.features import HISTORY, FeatureMap
 from rag_recs.ranker.fit import Trained, fit
 from rag_recs.ranker.score import Scorer
 from rag_recs.ranker.train import TrainLog
+
+if TYPE_CHECKING:
+    from rag_recs.data.stream import ParquetStream, Scan
 
 
 class DeepFMRanker:
@@ -44,6 +47,22 @@ class DeepFMRanker:
     ) -> DeepFMRanker:
         """Train on ``dataset``; ``epochs`` caps the count (exact with early stopping off)."""
         return self._set(fit(dataset, self.config, epochs=epochs, early_stopping=early_stopping))
+
+    def fit_stream(
+        self,
+        stream: ParquetStream,
+        *,
+        scan: Scan | None = None,
+        epochs: int | None = None,
+        early_stopping: bool = True,
+    ) -> DeepFMRanker:
+        """Train on interactions streamed from Parquet, batch by batch (see ``stream_fit``)."""
+        from rag_recs.ranker.stream_fit import fit_stream
+
+        fitted = fit_stream(
+            stream, self.config, scan=scan, epochs=epochs, early_stopping=early_stopping
+        )
+        return self._set(fitted.trained)
 
     def save(self, path: str | Path) -> Path:
         """Write the ranker as one directory, atomically (a crash leaves the old one or none)."""

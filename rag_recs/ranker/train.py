@@ -4,14 +4,14 @@ Deliberately no DataLoader: the data are tensors in memory, so a batch is a slic
 shuffled once per epoch, and nothing in the loop synchronises with Python (no ``.item()``).
 A 512-row step takes about a millisecond on CPU, so fixed per-step costs matter: the Adam step
 calls the fused kernel directly (:class:`AdamStep`) and each epoch picks its thread count by
-timing a few steps (:func:`_one_epoch`).
+timing a few steps (:func:`_run_epoch`).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -88,7 +88,8 @@ class Epoch:
         )
 
 
-EpochData = Callable[[int, torch.Generator], Epoch]
+# an epoch's rows: one Epoch, or (streamed data) Epochs one batch at a time
+EpochData = Callable[[int, torch.Generator], Epoch | Iterable[Epoch]]
 
 
 @dataclass
@@ -257,18 +258,25 @@ def _loop(
     task = progress.add_task("train", total=epochs, info="")
     began = time.perf_counter()
     for epoch in range(epochs):
-        data = epoch_data(epoch, generator)
-        if world > 1:
-            data = data.shard(rank, world)
-        data = data.to(device)
-        trainer.train()
-        start = time.perf_counter()
-        total = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
+        epoch_parts = epoch_data(epoch, generator)
+        parts = [epoch_parts] if isinstance(epoch_parts, Epoch) else epoch_parts
+        total, rows, threads = None, 0, cfg.train_threads
+        for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
+            if world > 1:
+                data = data.shard(rank, world)
+            data = data.to(device)
+            trainer.train()
+            start = time.perf_counter()
+            part, threads = _run_epoch(trainer, step, data, data.batch_size, threads)
+            total = part if total is None else total + part
+            log.seconds += time.perf_counter() - start
+            log.samples += data.labels.numel() * world
+            steps += -(-len(data) // data.batch_size)
+            rows += len(data)
+        if total is None:
+            total = torch.zeros((), device=device)
         total = distributed.sum_over_ranks(total)
-        loss = float(total) / max(1, len(data) * world)  # the one sync of the epoch
-        log.seconds += time.perf_counter() - start
-        log.samples += data.labels.numel() * world
-        steps += -(-len(data) // data.batch_size)
+        loss = float(total) / max(1, rows * world)  # the one sync of the epoch
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
         if validate is not None:
@@ -300,7 +308,15 @@ PROBE_STEPS = 6  # timed steps per thread count when an epoch chooses its thread
 def _one_epoch(
     model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
 ) -> torch.Tensor:
-    """One pass over the rows; returns the summed loss as a tensor (no sync).
+    """One pass over the rows; returns the summed loss as a tensor (no sync)."""
+    return _run_epoch(model, step, data, batch_size, threads)[0]
+
+
+def _run_epoch(
+    model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
+) -> tuple[torch.Tensor, int]:
+    """One pass over the rows: the summed loss as a tensor (no sync), and the thread count
+    used (a streamed epoch's later batches reuse its first batch's choice).
 
     ``threads=0`` on CPU: time a few steps on one thread and on torch's default, then run the
     rest of the epoch on the faster. On a quiet machine two threads make a step faster; when
@@ -332,7 +348,7 @@ def _one_epoch(
         chosen, starts = min(timings, key=timings.__getitem__), starts[done:]
     with _threads(chosen):
         run(starts)
-    return total
+    return total, chosen
 
 
 def _steps(
