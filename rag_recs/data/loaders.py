@@ -142,7 +142,7 @@ def _read_table(
             raise DataError(
                 f"cannot read it as parquet: {_first_line(exc)}", source=source
             ) from None
-        return _drop_unnamed(frame)
+        return drop_unnamed(frame)
     delimiter = _separator(sep, path)
     head = _head(path)
     encoding = _encoding(encoding, head, source)
@@ -181,10 +181,10 @@ def _read_table(
             source=source,
             hint=f"pass --sep {_sep_option(other)}",
         )
-    return _drop_unnamed(frame)
+    return drop_unnamed(frame)
 
 
-def _drop_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+def drop_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")])
 
 

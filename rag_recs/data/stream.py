@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from rag_recs.data.loaders import DEFAULT_COLUMNS, _drop_unnamed, from_frame
+from rag_recs.data.loaders import DEFAULT_COLUMNS, drop_unnamed, from_frame
 from rag_recs.data.schema import ITEM, RATING, TIME, USER, hash_rows
 from rag_recs.errors import DataError
 
@@ -155,7 +155,7 @@ class ParquetStream:
         wanted = None if every_column else list(self.columns.values())
         offset = 0
         for batch in self.batches(wanted):
-            raw = _drop_unnamed(batch.to_pandas())
+            raw = drop_unnamed(batch.to_pandas())
             try:
                 with _quiet():
                     loaded = from_frame(
