@@ -185,6 +185,7 @@ def _read_table(
 
 
 def drop_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the "Unnamed: N" index columns pandas writes into CSV files."""
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")])
 
 
