@@ -47,7 +47,9 @@ def test_the_stages_run_in_order_through_the_retrieval_chain(make, small_data):
         assert doc.metadata["user_id"] in {n.user_id for n in neighbors}
 
     recorder = ChainNames()
-    traced = make()
+    first = assistant.recommend(USER_ID, 3).items[0].item_id
+    reply = json.dumps({"items": [{"item_id": first, "reason": "a sensible pick"}]})
+    traced = make(FakeListChatModel(responses=[reply]))
     traced.chain = traced.chain.with_config(callbacks=[recorder])
     answer = traced.recommend(USER_ID, 3)
     assert len(answer.items) == 3 and answer.similar_users == neighbors

@@ -13,7 +13,6 @@ picks: a proposal that does not make the top k is reported as outranked.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import logging
@@ -23,10 +22,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.documents import Document
-from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
 from rag_recs.assistant.answer import Answer, AnswerItem
@@ -34,7 +32,7 @@ from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.extract import needs_llm, read_with_llm
 from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
-from rag_recs.assistant.stages import Candidates, ContextRetriever, Request, neighbors_in
+from rag_recs.assistant.stages import Candidates, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
 from rag_recs.assistant.years import describe, title_year, year_range
 from rag_recs.data.index import InteractionIndex
@@ -43,6 +41,9 @@ from rag_recs.errors import RagRecsError
 from rag_recs.llm.schema import Candidate, Proposal
 from rag_recs.ranker.ranker import DeepFMRanker
 from rag_recs.retrieval.overlap import jaccard
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
 
 log = logging.getLogger(__name__)
 
@@ -271,18 +272,23 @@ class Assistant:
         """The retrieval chain (:attr:`chain`): context -> candidates -> prompt -> LLM -> parse.
 
         Whatever the LLM does, the ranker still answers: an LLM failure is a note and an empty
-        proposal. With ``config.proposer == "random"`` the pool is shuffled instead (a baseline).
+        proposal. Without an LLM the context and candidates stages run alone; with
+        ``config.proposer == "random"`` the pool is shuffled instead (a baseline).
         """
         tic = time.perf_counter()
         inputs = {"question": request.question, "user": request.user, "k": request.k}
         inputs["request"] = request
         answer = request.answer
-        if self.config.proposer == "random":  # the same stages, a shuffle in the LLM's place
+        if self.llm is None or self.config.proposer == "random":
+            # nothing to prompt: the chain's first two steps, run directly (LangChain's runnables
+            # are not even imported), and a seeded shuffle in the LLM's place for the baseline
             pool = list(self.candidates(request, self._request_context(request)).pool)
+            if self.llm is None and self.config.proposer != "random":
+                return Proposal()
             random.Random(f"{self.config.seed}:{request.user}").shuffle(pool)
             return Proposal(items=[Candidate(item_id=i, score=0.0) for i in pool])
         try:
-            with self._llm_lock if self.llm is not None else contextlib.nullcontext():
+            with self._llm_lock:
                 proposal = self._run_chain(inputs)
         except Exception as exc:
             if request.candidates is None:  # failed before the LLM ran: not the LLM's fault
@@ -629,6 +635,7 @@ class Assistant:
     def chain(self) -> Runnable:
         """The retrieval chain every recommendation runs through: the user's context
         (:meth:`context`, as a retriever) -> :meth:`candidates` -> prompt -> LLM -> parse."""
+        from rag_recs.assistant.context import ContextRetriever
         from rag_recs.llm.chain import make_chain
 
         return make_chain(

@@ -1,5 +1,4 @@
-"""What flows between the assistant's stages: the request, its candidates, and the retriever
-that turns a user into the documents the LLM reads."""
+"""What flows between the assistant's stages: the request and its candidates."""
 
 from __future__ import annotations
 
@@ -7,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from rag_recs.assistant.answer import Answer
 from rag_recs.assistant.evidence import Neighbor
@@ -48,17 +44,3 @@ def neighbors_in(docs: list[Document]) -> list[Neighbor]:
     """The similar users the context stage found, read back from its documents' metadata."""
     found = (d.metadata["neighbors"] for d in docs if d.metadata.get("kind") == "neighbors")
     return list(next(found, []))
-
-
-class ContextRetriever(BaseRetriever):
-    """A LangChain retriever over one function: user -> the documents the LLM reads about them
-    (the assistant's context stage), so the retrieval chain starts from it."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    context: Callable[[Any], list[Document]]
-
-    def _get_relevant_documents(
-        self, query: Any, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.context(query)
