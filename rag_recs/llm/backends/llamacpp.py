@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,22 +86,42 @@ def _load(
             "langchain_community.chat_models", "llamacpp", "llm", "langchain-community"
         )
     try:
-        return chat_models.ChatLlamaCpp(
-            model_path=path,
-            n_ctx=n_ctx,
-            n_batch=n_batch,  # ChatLlamaCpp defaults to 8: reading the prompt gets much slower
-            n_threads=n_threads,
-            n_gpu_layers=n_gpu_layers,
-            seed=seed,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            # batch (prompt) threads default to every core, which thrashes a busy machine
-            model_kwargs={"n_threads_batch": n_threads},
-            verbose=False,
-        )
+        with _c_stderr_silenced():
+            return chat_models.ChatLlamaCpp(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_batch=n_batch,  # ChatLlamaCpp defaults to 8: reading the prompt is much slower
+                n_threads=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                seed=seed,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                # batch (prompt) threads default to every core, which thrashes a busy machine
+                model_kwargs={"n_threads_batch": n_threads},
+                verbose=False,
+            )
     except ValueError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LLMError(f"could not load the GGUF model {path}: {first}") from exc
+
+
+@contextlib.contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """Silence file descriptor 2 while llama.cpp loads: its C code notes the context size on
+    stderr even with verbose=False, which would make a one-line error two lines."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook, a capture)
+        yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 @atexit.register
