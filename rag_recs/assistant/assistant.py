@@ -282,9 +282,10 @@ class Assistant:
         if self.llm is None or self.config.proposer == "random":
             # nothing to prompt: the chain's first two steps, run directly (LangChain's runnables
             # are not even imported), and a seeded shuffle in the LLM's place for the baseline
-            pool = list(self.candidates(request, self._request_context(request)).pool)
-            if self.llm is None and self.config.proposer != "random":
+            found = self.candidates(request, self._request_context(request))
+            if self.config.proposer != "random":
                 return Proposal()
+            pool = list(found.pool)
             random.Random(f"{self.config.seed}:{request.user}").shuffle(pool)
             return Proposal(items=[Candidate(item_id=i, score=0.0) for i in pool])
         try:
@@ -471,9 +472,7 @@ class Assistant:
         supporters = [n for n in neighbors if item in self.index.liked(n.user_id)]
         genres = self.genres.get(item, [])
         primary = genres[:1]  # the item's main genre / topic: the strongest match to explain
-        index = self.index  # cite the user's best-known liked items first
-        count = index.popularity
-        liked = sorted(index.liked(user), key=lambda i: (-count[index.item_row(i)], str(i)))
+        liked = self._by_popularity(self.index.liked(user))  # best-known liked items first
         same = [i for i in liked if set(self.genres.get(i, [])) & set(primary)]
         shared = [g for g in genres if any(g in self.genres.get(i, []) for i in same[:2])]
         return Evidence(
