@@ -15,6 +15,9 @@ Then, each in its own process (peak RSS from ``/usr/bin/time -f %M``, as ``scali
 Both train on ``--threads`` threads (default 1): on a small shared machine the per-epoch thread
 probe makes times depend on what else runs at that moment.
 
+``--user-rows N`` caps the user embedding rows of both paths (``RankerConfig.user_rows``: more
+users share rows by hash), so the model stops growing with the users.
+
 ``--vocab fixed`` keeps the users and items of the smallest size at every size (more
 interactions per user): the model and its optimiser state then stay the same size, and what
 grows is the data alone. The default, ``scaling``, grows users with the data (``scaling.py``'s
@@ -53,7 +56,8 @@ stream = ParquetStream(sys.argv[1], batch_rows=int(sys.argv[4]))
 scan = stream.scan()
 scanned = time.perf_counter()
 ws = Workspace(sys.argv[2])
-cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]))
+cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]),
+                   user_rows=int(sys.argv[5]))
 fit = lambda: DeepFMRanker(cfg).fit_stream(stream, scan=scan)  # noqa: E731
 ranker, _ = ws.ranker_for(scan.fingerprint, cfg, fit)
 log = ranker.log
@@ -71,7 +75,8 @@ start = time.perf_counter()
 d = load_dataset(sys.argv[1])
 loaded = time.perf_counter()
 ws = Workspace(sys.argv[2])
-cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]))
+cfg = RankerConfig(epochs=1, progress=False, train_threads=int(sys.argv[3]),
+                   user_rows=int(sys.argv[4]))
 ranker, _ = ws.ranker(d, cfg)
 log = ranker.log
 print(json.dumps({"scan_s": loaded - start, "fit_and_save_s": time.perf_counter() - loaded,
@@ -117,6 +122,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="train_threads of both paths (0: each epoch probes)"
     )
+    parser.add_argument(
+        "--user-rows", type=int, default=0, help="RankerConfig.user_rows of both paths (0: exact)"
+    )
     parser.add_argument("--budget-s", type=float, default=1800.0, help="limit per command")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "streaming.json")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -150,6 +158,7 @@ def main() -> None:
                 command += [str(args.threads)] + (
                     [str(args.batch_rows)] if path == "stream" else []
                 )
+                command += [str(args.user_rows)]
                 print(f"[{n:.0e}] {path}", file=sys.stderr, flush=True)
                 result[path] = measure(command, env, args.budget_s)
                 print(json.dumps({k: result[path].get(k) for k in ("status", "wall_s",
@@ -175,7 +184,8 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
             ])  # fmt: skip
     columns = ["size", "path", "rows", "users", "peak RSS MiB", "wall s", "scan/load s",
                "epoch s", "status"]  # fmt: skip
-    print_table(f"one epoch, streamed vs in memory (vocab: {args.vocab})", columns, rows)
+    key = f"{args.vocab}, user_rows {args.user_rows}" if args.user_rows else args.vocab
+    print_table(f"one epoch, streamed vs in memory (vocab: {key})", columns, rows)
     summary = {}
     if len(results) >= 2:
         small, large = results[0], results[-1]
@@ -187,12 +197,12 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     payload = {"machine": machine(), "settings": settings, "summary": summary, "results": results}
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    earlier = {r["size"]: r for r in previous.get(args.vocab, {}).get("results", [])}
+    earlier = {r["size"]: r for r in previous.get(key, {}).get("results", [])}
     for r in results:  # a path not measured this time keeps its earlier figures
         for path in ("stream", "memory"):
             if path not in r and path in earlier.get(r["size"], {}):
                 r[path] = {**earlier[r["size"]][path], "from_earlier_run": True}
-    previous[args.vocab] = payload  # one entry per vocabulary mode
+    previous[key] = payload  # one entry per vocabulary mode and user_rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(previous, indent=1, default=str))
     print(f"wrote {args.out}", file=sys.stderr)

@@ -59,6 +59,12 @@ class RankerConfig(BaseModel):
         description="CPU threads for training steps; 0 = each epoch times 1 thread against "
         "torch's default and keeps the faster",
     )
+    user_rows: int = Field(
+        0,
+        ge=0,
+        description="most embedding rows for user ids: with more users, ids share rows by hash "
+        "(the model stops growing with the users); 0 = a row per user",
+    )
     sparse_rows: int = Field(
         30_000,
         ge=0,

@@ -52,6 +52,8 @@ class Workspace:
     def ranker_path(self, fingerprint: str, config: RankerConfig) -> Path:
         """Where the ranker trained with ``config`` on the data ``fingerprint`` is kept."""
         keyed = config.model_dump(mode="json", exclude=_UNKEYED)
+        if not keyed["user_rows"]:  # the default keeps the paths models had before the option
+            del keyed["user_rows"]
         digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
         return self.root / fingerprint / f"ranker-{digest}"
 

@@ -18,6 +18,7 @@ from rag_recs.cli.common import (
     Json,
     Source,
     StoreDir,
+    UserRows,
     WorkspaceDir,
     emit_json,
     err,
@@ -69,10 +70,12 @@ def _assistant(
     url: str | None,
     quiet: bool,
     llm_mode: str = "auto",
+    user_rows: int = 0,
 ) -> Any:
     """The assistant for the command's data source."""
     from rag_recs.assistant import AssistantConfig
     from rag_recs.assistant.build import build_assistant
+    from rag_recs.config import RankerConfig
 
     if llm_mode not in LLM_MODES:
         raise DataError(f"--llm-mode '{llm_mode}' is not one of {', '.join(LLM_MODES)}")
@@ -84,6 +87,7 @@ def _assistant(
             store_dir=store,
             chroma_url=url,
             progress=not quiet,
+            ranker_config=RankerConfig(progress=not quiet, user_rows=user_rows),
             config=AssistantConfig(llm_mode=llm_mode),
             **source.options,
         )
@@ -153,13 +157,14 @@ def ask(
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
     llm_mode: LLMMode = "auto",
+    user_rows: UserRows = 0,
     json: Json = False,
 ) -> None:
     """Answer one question: validated, ranker-ordered items with computed reasons."""
     if not question.strip():
         raise DataError("the question is empty")
     start = time.perf_counter()
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json, llm_mode)
+    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json, llm_mode, user_rows)
     answer = assistant.ask(question)
     answer.timings["process"] = time.perf_counter() - start
     if json:
@@ -176,11 +181,14 @@ def chat(
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
     llm_mode: LLMMode = "auto",
+    user_rows: UserRows = 0,
 ) -> None:
     """A conversation: ask, follow up ('why the second one?'), switch users with /user.
 
     When the LLM writes (``--llm-mode generate``), its words are shown as they come."""
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False, llm_mode)
+    assistant = _assistant(
+        source, llm, workspace_dir, store, chroma_url, False, llm_mode, user_rows
+    )
     assistant.stream_to = _show_llm_words
 
     from rag_recs.assistant.intent import MAX_K
@@ -256,6 +264,7 @@ def recommend(
         "recommendations.csv"
     ),
     workspace_dir: WorkspaceDir = None,
+    user_rows: UserRows = 0,
     json: Json = False,
 ) -> None:
     """Batch export: the ranker's top-k unseen items for many users, as a file."""
@@ -275,7 +284,8 @@ def recommend(
     if not dataset.has_users:
         raise DataError("recommend needs user and item columns", source=dataset.name)
     with err.status("preparing the ranker (first use trains once)"):
-        ranker, _ = workspace(workspace_dir).ranker(dataset, RankerConfig(progress=not json))
+        config = RankerConfig(progress=not json, user_rows=user_rows)
+        ranker, _ = workspace(workspace_dir).ranker(dataset, config)
     if users == "all":
         wanted = list(dataset.user_index)
     else:

@@ -66,6 +66,16 @@ Json = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
 ]
 Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda")]
+UserRows = Annotated[
+    int,
+    typer.Option(
+        "--user-rows",
+        min=0,
+        help="Most embedding rows for user ids: with more users, ids share rows by hash, so "
+        "the model stops growing with the users (0: a row per user). Train, evaluate and ask "
+        "with the same value.",
+    ),
+]
 StoreDir = Annotated[
     Path | None,
     typer.Option(

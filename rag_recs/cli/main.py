@@ -22,6 +22,7 @@ from rag_recs.cli.common import (
     Json,
     Numeric,
     Source,
+    UserRows,
     WorkspaceDir,
     emit_json,
     err,
@@ -104,6 +105,7 @@ def train(
     ] = False,
     workspace_dir: WorkspaceDir = None,
     device: Device = "auto",
+    user_rows: UserRows = 0,
     stream: Stream = False,
     batch_rows: BatchRows = 1 << 16,
     json: Json = False,
@@ -111,7 +113,9 @@ def train(
     """Train the DeepFM ranker on --data and cache it in the workspace."""
     if objective not in ("auto", "explicit", "implicit"):
         raise DataError(f"unknown objective '{objective}'", hint="use auto, explicit or implicit")
-    config = _ranker_config(device, categorical, numeric, json, objective=objective)
+    config = _ranker_config(
+        device, categorical, numeric, json, user_rows=user_rows, objective=objective
+    )
     if stream:
         _train_stream(source, config, workspace_dir, retrain, batch_rows, json)
         return
@@ -165,6 +169,7 @@ def evaluate(
     numeric: Numeric = None,
     workspace_dir: WorkspaceDir = None,
     device: Device = "auto",
+    user_rows: UserRows = 0,
     stream: Stream = False,
     batch_rows: BatchRows = 1 << 16,
     json: Json = False,
@@ -192,7 +197,9 @@ def evaluate(
                 "--stream evaluates the ranker on the loo protocol",
                 hint="drop --protocol ctr, --mode and --baselines, or load the data in memory",
             )
-        config = _ranker_config(device, categorical, numeric, json, objective="implicit")
+        config = _ranker_config(
+            device, categorical, numeric, json, user_rows=user_rows, objective="implicit"
+        )
         _evaluate_stream(source, config, users, batch_rows, json)
         return
     dataset = source.load()
@@ -217,7 +224,9 @@ def evaluate(
         out.print(table)
         return
     if protocol == "ctr":
-        config = _ranker_config(device, categorical, numeric, json, objective="explicit")
+        config = _ranker_config(
+            device, categorical, numeric, json, user_rows=user_rows, objective="explicit"
+        )
         train_part, test = ctr_split(dataset, config.seed)
         distributed.start(config.device)  # under torchrun: the ranks train together
         ranker, _ = ws.ranker(train_part, config)
@@ -243,7 +252,9 @@ def evaluate(
     else:
         if not dataset.has_users:
             raise DataError("the loo protocol needs user and item columns", source=dataset.name)
-        config = _ranker_config(device, categorical, numeric, json, objective="implicit")
+        config = _ranker_config(
+            device, categorical, numeric, json, user_rows=user_rows, objective="implicit"
+        )
         if distributed.start(config.device):  # train together; rank 0 then finds it cached
             ws.ranker(loo_split(dataset)[0], config)
             distributed.stop()

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from rag_recs.cli.assistant import LLM, LLMMode, _assistant
-from rag_recs.cli.common import ChromaUrl, Source, StoreDir, WorkspaceDir, err, with_source
+from rag_recs.cli.common import (
+    ChromaUrl,
+    Source,
+    StoreDir,
+    UserRows,
+    WorkspaceDir,
+    err,
+    with_source,
+)
 from rag_recs.errors import DataError
 
 
@@ -19,15 +27,21 @@ def serve(
     store: StoreDir = None,
     chroma_url: ChromaUrl = None,
     llm_mode: LLMMode = "auto",
+    user_rows: UserRows = 0,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve /ask, /recommend and /health over HTTP (OpenAPI docs at /docs)."""
     if not 0 < port < 65536:
         raise DataError(f"--port {port} is not a port number (1-65535)")
+    from rag_recs.memory import few_arenas
     from rag_recs.serve import make_app
 
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, False, llm_mode)
+    few_arenas()  # before the request threads start: they would each get an arena
+
+    assistant = _assistant(
+        source, llm, workspace_dir, store, chroma_url, False, llm_mode, user_rows
+    )
     app = make_app(assistant)
     import uvicorn
 

@@ -32,17 +32,13 @@ class InteractionIndex:
         self.indptr = indptr  # [n_users + 2]: row r's interactions are indices[indptr[r]:...+1]]
         self.indices = indices  # item rows, each user's oldest first
         self.liked_mask = liked  # [len(indices)]: a like (rating at or above the threshold)
-        self._user_pos = {to_python(v): k + 1 for k, v in enumerate(users)}
-        self._item_pos = {to_python(v): k + 1 for k, v in enumerate(items)}
         self.popularity = np.bincount(indices, minlength=len(items) + 1).astype(np.int64)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, like_threshold: float = 4.0) -> InteractionIndex:
         """Index ``dataset``; its users table adds users without interactions (cold start)."""
         inter = dataset.interactions
-        users = dataset.user_index
-        if dataset.users is not None:
-            users = users.append(pd.Index(dataset.users[USER])).unique()
+        users = dataset.all_users
         items = dataset.catalog
         u = users.get_indexer(inter[USER]) + 1
         i = items.get_indexer(inter[ITEM]) + 1
@@ -66,24 +62,33 @@ class InteractionIndex:
         return len(self.items)
 
     @staticmethod
-    def _find(table: dict, key: Any) -> int:
-        """A row for ``key``, matching "78" to 78 and back (ids keep their source type)."""
+    def _find(ids: pd.Index, key: Any) -> int:
+        """A row for ``key``, matching "78" to 78 and back (ids keep their source type).
+
+        The lookup is the Index's own hash table over its array: a dict of Python ids would
+        cost about 100 bytes per user, more than the rest of a user's state together."""
         key = to_python(key)
-        if key in table:
-            return table[key]
+        spellings = [key]
         if isinstance(key, str) and key.strip().lstrip("-").isdigit():
-            return table.get(int(key), 0)
-        if isinstance(key, int):
-            return table.get(str(key), 0)
+            spellings.append(int(key))
+        elif isinstance(key, int) and not isinstance(key, bool):
+            spellings.append(str(key))
+        for spelling in spellings:
+            try:
+                at = ids.get_loc(spelling)
+            except (KeyError, TypeError, ValueError, pd.errors.InvalidIndexError):
+                continue
+            if isinstance(at, int | np.integer):  # ids are unique: never a slice or mask
+                return int(at) + 1
         return 0
 
     def user_row(self, user: Any) -> int:
         """1..n_users, or 0 for a user the index does not know."""
-        return self._find(self._user_pos, user)
+        return self._find(self.users, user)
 
     def item_row(self, item: Any) -> int:
         """1..n_items, or 0 for an item not in the catalog."""
-        return self._find(self._item_pos, item)
+        return self._find(self.items, item)
 
     def user_id(self, row: int) -> Any:
         return to_python(self.users[row - 1])

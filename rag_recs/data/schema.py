@@ -63,6 +63,14 @@ class Dataset:
     def user_index(self) -> pd.Index:
         return pd.Index(self.interactions[USER].unique())
 
+    @property
+    def all_users(self) -> pd.Index:
+        """Every user: those with interactions, then those only in the users table (cold
+        start), in the order that gives them their rows."""
+        if self.users is None:
+            return self.user_index
+        return self.user_index.append(pd.Index(self.users[USER])).unique()
+
     @cached_property
     def index(self) -> InteractionIndex:
         """Ids as rows, each user's seen and liked items, popularity, recent history."""

@@ -5,7 +5,8 @@
 batch goes through the same checks and renames as an in-memory load
 (:func:`~rag_recs.data.loaders.from_frame`). What stays in memory is per user or per item
 (vocabularies, counts, a ring of recent items), plus the seen-items index a saved ranker
-carries (one int32 and one bool per interaction).
+carries (an item row per interaction: 16 bits below 65,536 items, else 32; and a like flag
+when the data has ratings).
 
 Assumption: each user's rows appear oldest first in file order (logs are written in time
 order); :meth:`ParquetStream.scan` counts the rows that break it, and histories then follow
@@ -20,6 +21,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,40 @@ import pyarrow.parquet as pq
 from rag_recs.data.loaders import DEFAULT_COLUMNS, drop_unnamed, from_frame
 from rag_recs.data.schema import ITEM, RATING, TIME, USER, hash_rows
 from rag_recs.errors import DataError
+from rag_recs.memory import return_large_blocks
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1 << 16
 _NEVER = np.iinfo(np.int64).min  # the time before a user's first row
+
+
+class IdRows:
+    """Row (1..n; 0 = unknown) of each id, by binary search in the sorted ids: 12 bytes an id,
+    where a pandas Index's hash table takes about 40 (5 MiB against 17 at 416,667 users).
+    Ids of mixed types, which do not sort, keep the Index's own lookup."""
+
+    def __init__(self, ids: pd.Index) -> None:
+        self.ids = ids
+        values = ids.to_numpy()
+        try:
+            order = np.argsort(values, kind="stable")
+        except TypeError:
+            self.sorted = None
+            return
+        self.order = order.astype(np.int32 if len(values) < 1 << 31 else np.int64)
+        self.sorted = values[order]
+
+    def __call__(self, values: pd.Series) -> np.ndarray:
+        """[n] int64 rows of ``values``."""
+        if self.sorted is None or not len(self.sorted):
+            return (self.ids.get_indexer(values) + 1).astype(np.int64)
+        wanted = values.to_numpy()
+        try:
+            at = np.searchsorted(self.sorted, wanted).clip(max=len(self.sorted) - 1)
+        except TypeError:  # a batch whose ids do not compare with the scan's
+            return (self.ids.get_indexer(values) + 1).astype(np.int64)
+        found = self.sorted[at] == wanted
+        return np.where(found, self.order[at].astype(np.int64) + 1, 0)
 
 
 @dataclass
@@ -51,6 +83,14 @@ class Scan:
     has_rating: bool = False
     out_of_order: int = 0  # rows older than their user's previous row
 
+    @cached_property
+    def user_rows(self) -> IdRows:
+        return IdRows(self.users)
+
+    @cached_property
+    def item_rows(self) -> IdRows:
+        return IdRows(self.items)
+
     @property
     def n_users(self) -> int:
         return len(self.users)
@@ -66,9 +106,9 @@ class SeenIndex:
     of each user's newest items: ``ring[u, 0]`` the newest, 0 = none."""
 
     indptr: np.ndarray  # [n_users + 2] int64
-    indices: np.ndarray  # [n_interactions] int32 item rows, each user's in file order
-    liked: np.ndarray  # [n_interactions] bool
-    ring: np.ndarray  # [n_users + 1, ring_len] int32
+    indices: np.ndarray  # [n_interactions] item rows (item_rows_dtype), each user's in file order
+    liked: np.ndarray  # [n_interactions] bool (a read-only broadcast True without ratings)
+    ring: np.ndarray  # [n_users + 1, ring_len], the same type
 
 
 class ParquetStream:
@@ -106,6 +146,7 @@ class ParquetStream:
         if not files:
             raise DataError("no Parquet files in this directory", source=self.name)
         self.columns = self._roles(names)
+        return_large_blocks()  # the passes' per-batch arrays go back to the system once freed
 
     def _roles(self, names: list[str]) -> dict[str, str]:
         """Canonical role -> source column, chosen as the in-memory loader chooses them."""
@@ -177,9 +218,7 @@ class ParquetStream:
     @staticmethod
     def rows_of(frame: pd.DataFrame, scan: Scan) -> tuple[np.ndarray, np.ndarray]:
         """User and item rows (1..n) of a canonical batch: int64 each."""
-        u = scan.users.get_indexer(frame[USER]) + 1
-        i = scan.items.get_indexer(frame[ITEM]) + 1
-        return u.astype(np.int64), i.astype(np.int64)
+        return scan.user_rows(frame[USER]), scan.item_rows(frame[ITEM])
 
     # ---- passes -----------------------------------------------------------------------------
     def scan(self) -> Scan:
@@ -222,8 +261,8 @@ class ParquetStream:
                 out_of_order,
             )
         return Scan(
-            users,
-            items,
+            pd.Index(users.to_numpy()),  # a new Index: the scan's hash table is not kept
+            pd.Index(items.to_numpy()),
             user_counts,
             item_counts,
             digest.hexdigest()[:16],
@@ -244,12 +283,17 @@ class ParquetStream:
         (written ``into`` the arrays of an earlier result, when given: no second copy)."""
         if into is None:
             indptr = np.r_[0, np.cumsum(scan.user_counts)].astype(np.int64)
-            indices = np.zeros(int(indptr[-1]), np.int32)
-            liked = np.ones(int(indptr[-1]), bool)
-            ring = np.zeros((scan.n_users + 1, ring_len), np.int32)
+            indices = np.zeros(int(indptr[-1]), item_rows_dtype(scan.n_items))
+            # without ratings every interaction is a like: one value, not an array
+            n = int(indptr[-1])
+            liked = np.ones(n, bool) if scan.has_rating else np.broadcast_to(np.True_, (n,))
+            ring = np.zeros((scan.n_users + 1, ring_len), indices.dtype)
         else:
             indptr, indices, liked, ring = into.indptr, into.indices, into.liked, into.ring
-            ring[:] = 0
+            if ring.shape == (scan.n_users + 1, ring_len):
+                ring[:] = 0
+            else:  # released while training
+                ring = np.zeros((scan.n_users + 1, ring_len), indices.dtype)
         cursor = indptr[:-1].copy()
         for frame, _, _ in self.frames():
             u, i = self.rows_of(frame, scan)
@@ -267,9 +311,15 @@ class ParquetStream:
         return SeenIndex(indptr, indices, liked, ring)
 
 
+def item_rows_dtype(n_items: int) -> type[np.integer]:
+    """The integer type of item rows 0..``n_items`` in the seen index and the rings: 16 bits
+    below 65,536 items halve the seen index, the one part that grows with the interactions."""
+    return np.uint16 if n_items < 1 << 16 else np.int32
+
+
 def roll_history(ring: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Each row's previous items (newest first) given the rows before this batch in ``ring``;
-    then push the batch into ``ring``. Returns [n, ring_len] int32 item rows (0 = none).
+    then push the batch into ``ring``. Returns [n, ring_len] item rows, ``ring``'s type (0 = none).
 
     ``users`` and ``items`` are one batch in file order; ``ring`` [n_users + 1, L] is updated in
     place, so batch after batch this equals :func:`~rag_recs.ranker.features.history_rows` on

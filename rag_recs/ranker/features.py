@@ -32,14 +32,34 @@ class Field:
     kind: Kind
     side: Side
     vocab: list = field(default_factory=list)  # value at local index k+1; 0 is unknown
+    buckets: int = 0  # instead of a vocabulary: values share this many rows by hash
     offset: int = 0
     share: str | None = None  # a bag that reuses another field's rows (history -> item_id)
     max_len: int = 0
     mean: float = 0.0
     std: float = 1.0
 
+    @property
+    def size(self) -> int:
+        """Embedding rows the field owns."""
+        return self.buckets or len(self.vocab)
+
     def lookup(self, values: pd.Series | np.ndarray | list) -> np.ndarray:
-        """Global embedding rows for raw values (unknown values -> 0)."""
+        """Global embedding rows for raw values (unknown values -> 0; with ``buckets``, only
+        missing values are unknown)."""
+        if self.buckets:
+            values = pd.Series(values, dtype=object)
+            rows = np.zeros(len(values), np.int64)
+            known = values.notna().to_numpy()
+            ids = values[known]
+            # integers hash as int64 however they were read (78 as int64 or as object: one
+            # row); any other id hashes as its text
+            if pd.api.types.infer_dtype(ids, skipna=True) == "integer":
+                keys = ids.to_numpy(np.int64)
+            else:
+                keys = ids.astype(str).to_numpy(object)
+            rows[known] = self.offset + (pd.util.hash_array(keys) % self.buckets).astype(np.int64)
+            return rows
         local = pd.Index(self.vocab).get_indexer(pd.Index(values)) + 1
         return np.where(local > 0, local + self.offset - 1, 0).astype(np.int64)
 
@@ -102,8 +122,12 @@ class FeatureMap:
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
         ignore: list[str] | None = None,
+        user_rows: int = 0,
     ) -> FeatureMap:
-        """Learn vocabularies and dense statistics from ``dataset`` (the training part)."""
+        """Learn vocabularies and dense statistics from ``dataset`` (the training part).
+
+        With ``user_rows`` and more users than that, user ids share ``user_rows`` rows by hash
+        (the hashing trick): the model and its optimiser state stop growing with the users."""
         categorical, numeric = set(categorical or []), set(numeric or [])
         # a generic CTR table is events: every column but the label is a feature
         skip = set(ignore or []) | (NOT_FEATURES if dataset.has_users else {LABEL})
@@ -127,12 +151,11 @@ class FeatureMap:
 
         inter = dataset.interactions
         if dataset.has_users:
-            users = (
-                dataset.user_index
-                if dataset.users is None
-                else dataset.user_index.append(pd.Index(dataset.users[USER])).unique()
-            )
-            fields.append(Field(USER, "sparse", "user", vocab=[_plain(v) for v in users]))
+            users = dataset.all_users
+            if user_rows and len(users) > user_rows:
+                fields.append(Field(USER, "sparse", "user", buckets=user_rows))
+            else:
+                fields.append(Field(USER, "sparse", "user", vocab=[_plain(v) for v in users]))
             fields.append(Field(ITEM, "sparse", "item", vocab=[_plain(v) for v in dataset.catalog]))
             for table, side in ((dataset.users, "user"), (dataset.items, "item")):
                 if table is not None:
@@ -148,7 +171,7 @@ class FeatureMap:
         offset = 1
         for f in fields:
             if f.kind != "dense" and f.share is None:
-                f.offset, offset = offset, offset + len(f.vocab)
+                f.offset, offset = offset, offset + f.size
         by_name = {f.name: f for f in fields}
         for f in fields:
             if f.share:
@@ -214,7 +237,8 @@ class FeatureMap:
     def side_table(self, dataset: Dataset, side: Side) -> tuple[pd.Index, Tensors]:
         """Encoded features of every known user (or item); row 0 is the unknown entity."""
         key = USER if side == "user" else ITEM
-        ids = pd.Index(self.field(key).vocab)
+        f = self.field(key)
+        ids = dataset.all_users if f.buckets else pd.Index(f.vocab)
         table = dataset.users if side == "user" else dataset.items
         frame = pd.DataFrame({key: ids})
         if table is not None:

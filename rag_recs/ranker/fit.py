@@ -27,6 +27,8 @@ from rag_recs.ranker.features import FeatureMap, Tensors, history_rows
 from rag_recs.ranker.sampling import pair_keys, sample_negatives
 from rag_recs.ranker.train import Epoch, TrainLog, Validate, predict_logits, train_epochs
 
+VALIDATION_SCORES = 1 << 20  # scores (float32) held at once by the full-list validation
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when a GPU is present, else the CPU."""
@@ -109,7 +111,11 @@ def fit(
     objective = objective_of(dataset, config)
     history_len = config.history_len if dataset.has_users and dataset.has_time else 0
     fmap = FeatureMap.fit(
-        dataset, history_len=history_len, categorical=config.categorical, numeric=config.numeric
+        dataset,
+        history_len=history_len,
+        categorical=config.categorical,
+        numeric=config.numeric,
+        user_rows=config.user_rows,
     )
     model = build_model(fmap, config).to(device)
     inter = dataset.interactions.reset_index(drop=True)
@@ -252,7 +258,8 @@ def _user_examples(
         tie = inter[ITEM].rank(method="dense").to_numpy()  # same-time events: by item id
         history, _ = history_rows(u, i + offset, times, fmap.history_len, tie)
         recent = index.recent(fmap.history_len).astype(np.int64)
-        trained.recent = torch.from_numpy(np.where(recent > 0, recent + offset, 0))
+        recent[recent > 0] += offset
+        trained.recent = torch.from_numpy(recent)
     ctx = fmap.encode(inter, "context", history=history)
     trained.index, trained.user_table, trained.item_table = index, user_table, item_table
     return Examples(
@@ -341,14 +348,22 @@ def ndcg_validation(
     scorer = Scorer(trained)
 
     def validate() -> float:
-        scores = scorer.score_matrix(users, history=history)
-        for r, user in enumerate(users):  # hide the other seen items, not the target itself
-            seen = index.seen_rows(int(user))
-            scores[r, seen[seen != items[r]]] = -np.inf
-        target = scores[np.arange(len(users)), items]
-        rank = (scores > target[:, None]).sum(1)  # 0-based, among the user's unseen items
+        # whole multiples of score_matrix's own chunks of users: the same scores, with the
+        # [users, items] matrix held to VALIDATION_SCORES however large the catalog
+        per = scorer.users_per_chunk
+        step, gains = per * max(1, VALIDATION_SCORES // (per * (index.n_items + 1))), []
+        for s in range(0, len(users), step):
+            rows, targets = users[s : s + step], items[s : s + step]
+            part = None if history is None else history[s : s + step]
+            scores = scorer.score_matrix(rows, history=part)
+            for r, user in enumerate(rows):  # hide the other seen items, not the target itself
+                seen = index.seen_rows(int(user))
+                scores[r, seen[seen != targets[r]]] = -np.inf
+            target = scores[np.arange(len(rows)), targets]
+            rank = (scores > target[:, None]).sum(1)  # 0-based, among the user's unseen items
+            gains.append(1.0 / np.log2(rank + 2.0))
         # NDCG over the whole list: a smooth stand-in for Recall@10 on a few hundred users
-        return float((1.0 / np.log2(rank + 2.0)).mean())
+        return float(np.concatenate(gains).mean())
 
     return validate
 

@@ -71,6 +71,11 @@ class Scorer:
         rows = torch.from_numpy(np.asarray(item_rows, np.int64)).unsqueeze(0)
         return table.take(rows).to(self.device)
 
+    @property
+    def users_per_chunk(self) -> int:
+        """Users :meth:`score_matrix` scores at once (``chunk_pairs`` pairs)."""
+        return max(1, self.chunk_pairs // max(self.index.n_items, 1))
+
     @torch.inference_mode()
     def score_matrix(
         self, user_rows: np.ndarray, history: torch.Tensor | None = None
@@ -81,7 +86,7 @@ class Scorer:
         out = np.empty((len(user_rows), n_items + 1), np.float32)
         out[:, 0] = -np.inf
         side = self.model.item_side(self._items())  # once for every user
-        per = max(1, self.chunk_pairs // max(n_items, 1))
+        per = self.users_per_chunk
         for s in range(0, len(user_rows), per):
             part = None if history is None else history[s : s + per]
             query = self.query(np.asarray(user_rows[s : s + per]), part)

@@ -4,8 +4,8 @@ The implicit objective only, on the fields a stream carries: user id, item id an
 timestamps) the recent-history field; other columns are not used. The passes:
 
 1. scan: check every row, hash the data, build the user and item vocabularies;
-2. index: each user's seen items (int32 compressed rows, saved with the model as in memory)
-   and a ring of each user's newest items (``history_len + 2`` int32 per user);
+2. index: each user's seen items (compressed rows of 16- or 32-bit item rows, saved with the
+   model as in memory) and a ring of each user's newest items (``history_len + 2`` per user);
 3. epochs: batch by batch, each row's history from a ring rolled in file order, the batch
    shuffled, ``negatives`` unseen items sampled per positive (binary search in the seen rows),
    and gradient steps;
@@ -56,13 +56,15 @@ class StreamFit:
     seen: SeenIndex
     repeats: int  # (user, item) pairs read more than once
 
-    def history_of(self, lag: int) -> torch.Tensor:
+    def history_of(self, lag: int, users: np.ndarray | None = None) -> torch.Tensor:
         """[n_users + 1, history_len] the history field as of each user's ``lag``-th newest
-        interaction (0: after the newest, i.e. for serving)."""
+        interaction (0: after the newest, i.e. for serving); only ``users``' rows if given."""
         length = self.trained.feature_map.history_len
         offset = self.trained.feature_map.field(ITEM).offset - 1  # item row -> embedding row
-        rows = self.seen.ring[:, lag : lag + length].astype(np.int64)
-        return torch.from_numpy(np.where(rows > 0, rows + offset, 0))
+        ring = self.seen.ring if users is None else self.seen.ring[users]
+        rows = ring[:, lag : lag + length].astype(np.int64)
+        rows[rows > 0] += offset  # in place: a [n_users, history_len] int64 copy is enough
+        return torch.from_numpy(rows)
 
 
 def fit_stream(
@@ -92,7 +94,7 @@ def fit_stream(
     scan = scan or stream.scan()
     length = config.history_len if scan.has_time else 0
     skeleton = _skeleton(scan)
-    fmap = FeatureMap.fit(skeleton, history_len=length)
+    fmap = FeatureMap.fit(skeleton, history_len=length, user_rows=config.user_rows)
     model = build_model(fmap, config).to(device)
     seen = stream.seen_index(scan, ring_len=length + 2)
     repeats = sort_segments(seen.indptr, seen.indices)  # for binary search while training
@@ -114,20 +116,26 @@ def fit_stream(
         candidates = np.flatnonzero(counts >= 3)
         size = min(config.valid_users, len(candidates))
         v_users = np.sort(rng.choice(candidates, size=size, replace=False))
+        del candidates
         if len(v_users):
             v_items = seen.ring[v_users, newest].astype(np.int64)
-            history = result.history_of(newest + 1)[v_users] if length else None
+            history = result.history_of(newest + 1, v_users) if length else None
             validate = ndcg_validation(trained, v_users, v_items, history)
             held_users = np.r_[held_users, v_users]
             held_items = np.r_[held_items, v_items]
     held = np.sort(pair_keys(held_users, held_items, scan.n_items))
-    if length:
+    del skeleton, counts, held_users, held_items  # per-user arrays not needed while training
+    if keep_order:  # the last pass rebuilds the ring: it need not sit beside the training state
+        seen.ring = np.zeros((0, length + 2), seen.ring.dtype)
+    elif length:
         trained.recent = result.history_of(newest)
 
     epoch_data = _epochs(stream, result, held, config, rng)
     trained.log = train_epochs(model, epoch_data, implicit_steps(config), validate, device, epochs)
-    if keep_order:  # serving reads each user's items oldest first
-        stream.seen_index(scan, ring_len=length + 2, into=seen)
+    if keep_order:  # serving reads each user's items oldest first, and their newest as history
+        result.seen = stream.seen_index(scan, ring_len=length + 2, into=seen)
+        if length:
+            trained.recent = result.history_of(newest)
     return result
 
 
@@ -151,7 +159,7 @@ def _epochs(
     length = fmap.history_len
 
     def epoch(number: int, generator: torch.Generator) -> Iterator[Epoch]:
-        ring = np.zeros((scan.n_users + 1, max(length, 1)), np.int32)  # histories, file order
+        ring = np.zeros((scan.n_users + 1, max(length, 1)), seen.indices.dtype)  # file order
         for frame, _, _ in stream.frames():
             u, i = stream.rows_of(frame, scan)
             history = roll_history(ring, u, i) if length else None  # every row, held ones too
