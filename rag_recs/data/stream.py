@@ -84,11 +84,11 @@ class Scan:
     out_of_order: int = 0  # rows older than their user's previous row
 
     @cached_property
-    def user_rows(self) -> IdRows:
+    def find_users(self) -> IdRows:
         return IdRows(self.users)
 
     @cached_property
-    def item_rows(self) -> IdRows:
+    def find_items(self) -> IdRows:
         return IdRows(self.items)
 
     @property
@@ -218,7 +218,7 @@ class ParquetStream:
     @staticmethod
     def rows_of(frame: pd.DataFrame, scan: Scan) -> tuple[np.ndarray, np.ndarray]:
         """User and item rows (1..n) of a canonical batch: int64 each."""
-        return scan.user_rows(frame[USER]), scan.item_rows(frame[ITEM])
+        return scan.find_users(frame[USER]), scan.find_items(frame[ITEM])
 
     # ---- passes -----------------------------------------------------------------------------
     def scan(self) -> Scan:
