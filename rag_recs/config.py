@@ -48,16 +48,36 @@ class RankerConfig(BaseModel):
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
     negatives: int = Field(8, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
-    history_len: int = Field(10, ge=0, description="recent items used as a feature; 0 = off")
+    history_len: int = Field(50, ge=0, description="recent items used as a feature; 0 = off")
+    history_encoder: Literal["sequence", "bag"] = Field(
+        "sequence",
+        description="how the history field reads its items: causal self-attention in order "
+        "(sequence) or their mean (bag)",
+    )
+    sequence_layers: int = Field(1, ge=1, le=8, description="self-attention blocks (sequence)")
+    sequence_heads: int = Field(1, ge=1, le=64, description="attention heads (sequence)")
+    loss: Literal["auto", "softmax", "sampled_softmax", "bce"] = Field(
+        "auto",
+        description="implicit training loss: cross-entropy over the whole catalog (softmax), "
+        "over sampled items with popularity correction (sampled_softmax), or binary on "
+        "'negatives' sampled items per positive (bce); auto = softmax up to 'softmax_items' "
+        "items, sampled_softmax above. Labelled (explicit) data always trains binary",
+    )
+    softmax_items: int = Field(
+        20_000, ge=0, description="auto loss: the largest catalog trained with the full softmax"
+    )
+    softmax_negatives: int = Field(
+        256, ge=1, description="sampled_softmax: items sampled per batch, shared by its rows"
+    )
     categorical: list[str] = Field(
         default_factory=list, description="force these columns categorical"
     )
     numeric: list[str] = Field(default_factory=list, description="force these columns numeric")
     train_threads: int = Field(
-        0,
+        1,
         ge=0,
-        description="CPU threads for training steps; 0 = each epoch times 1 thread against "
-        "torch's default and keeps the faster",
+        description="CPU threads for training steps, fixed for the fit so that the same data, "
+        "config and seed give the same weights whatever else runs; 0 = torch's default count",
     )
     user_rows: int = Field(
         0,

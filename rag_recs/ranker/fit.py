@@ -1,8 +1,10 @@
 """Fitting the ranker: encode a dataset, build each epoch's examples, validate, stop early.
 
-Implicit feedback (the default for interaction data) trains every positive against
-``negatives`` items sampled per epoch from those the user never touched, and validates by
-the full-list NDCG of the last item of up to ``valid_users`` users (held out of training).
+Implicit feedback (the default for interaction data) trains every positive against the whole
+catalog (softmax cross-entropy), against items sampled per batch (sampled softmax), or against
+``negatives`` items sampled per epoch from those the user never touched (binary
+cross-entropy), and validates by the full-list NDCG of the last item of up to ``valid_users``
+users (held out of training).
 Explicit labels (a ``label`` column, or ``rating >= threshold``) validate by AUC on each user's
 latest share. A generic CTR table has no users or items: every column is a context feature.
 """
@@ -23,7 +25,9 @@ from rag_recs.data.schema import ITEM, LABEL, RATING, TIME, USER, Dataset
 from rag_recs.data.split import chronological
 from rag_recs.errors import DataError, ModelError
 from rag_recs.ranker.deepfm import DeepFM
-from rag_recs.ranker.features import FeatureMap, Tensors, history_rows
+from rag_recs.ranker.features import HISTORY, FeatureMap, Tensors, history_rows
+from rag_recs.ranker.layers import SequenceEncoder
+from rag_recs.ranker.losses import CatalogLoss, FullSoftmax, SampledSoftmax
 from rag_recs.ranker.sampling import pair_keys, sample_negatives
 from rag_recs.ranker.train import Epoch, TrainLog, Validate, predict_logits, train_epochs
 
@@ -44,6 +48,18 @@ def resolve_device(name: str) -> torch.device:
 def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
     """The one place a DeepFM is built: its shape follows the feature map."""
     n_sparse, n_dense, n_bags = feature_map.sizes
+    sequence, sequence_at = None, None
+    if config.history_encoder == "sequence" and feature_map.history_len:
+        # the history's place among the query's bags (user fields, then context fields)
+        query_bags = [f.name for f in feature_map.fields if f.kind == "bag" and f.side != "item"]
+        sequence_at = query_bags.index(HISTORY)
+        sequence = SequenceEncoder(
+            config.dim,
+            feature_map.history_len,
+            config.sequence_layers,
+            config.sequence_heads,
+            config.dropout,
+        )
     return DeepFM(
         feature_map.num_embeddings,
         n_sparse + n_bags + n_dense,
@@ -53,6 +69,8 @@ def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
         config.dropout,
         sparse_grad=feature_map.num_embeddings > config.sparse_rows
         and not distributed.dense_gradients_only(),  # nccl: no sparse all-reduce
+        sequence=sequence,
+        sequence_at=sequence_at,
     )
 
 
@@ -75,6 +93,7 @@ class Trained:
     user_table: Tensors | None = None
     item_table: Tensors | None = None
     recent: torch.Tensor | None = None  # [n_users + 1, history_len] embedding rows
+    loss: str = "bce"  # the training loss (:func:`loss_of`)
 
 
 def objective_of(dataset: Dataset, config: RankerConfig) -> str:
@@ -95,6 +114,28 @@ def objective_of(dataset: Dataset, config: RankerConfig) -> str:
             hint="use --objective implicit, or --label / --rating-col",
         )
     return "implicit" if config.objective == "auto" else config.objective
+
+
+def loss_of(objective: str, n_items: int, config: RankerConfig) -> str:
+    """The training loss: binary for labelled data, else the configured one (``auto``: the
+    full softmax up to ``softmax_items`` items, the sampled softmax above)."""
+    if objective != "implicit":
+        return "bce"
+    if config.loss != "auto":
+        return config.loss
+    return "softmax" if n_items <= config.softmax_items else "sampled_softmax"
+
+
+def catalog_loss(loss: str, counts: np.ndarray, config: RankerConfig) -> CatalogLoss | None:
+    """The loss object of a softmax ``loss`` (None for bce); ``counts`` [n_items] are the
+    items' training interactions: the sampled softmax draws items in proportion to
+    (count + 1) ** 0.75 (more often the popular ones, which are the hard negatives)."""
+    if loss == "softmax":
+        return FullSoftmax()
+    if loss == "sampled_softmax":
+        weights = (counts.astype(np.float64) + 1.0) ** 0.75
+        return SampledSoftmax(config.softmax_negatives, weights, config.seed)
+    return None
 
 
 def fit(
@@ -135,18 +176,23 @@ def fit(
             )
             epoch_data = examples.labelled(train_rows, labels, config.batch_size)
         else:
+            assert trained.index is not None
+            trained.loss = loss_of(objective, trained.index.n_items, config)
             train_rows, validate = _implicit_validation(examples, trained, rng, validate_on)
-            epoch_data = examples.sampled(train_rows, trained.index, config, rng)
+            counts = trained.index.popularity[1:]
+            loss = catalog_loss(trained.loss, counts, config)
+            epoch_data = examples.sampled(train_rows, trained.index, config, rng, loss)
     if not validate_on:
         validate = None
-    steps_config = implicit_steps(config) if objective == "implicit" else config
+    steps_config = implicit_steps(config, trained.loss) if objective == "implicit" else config
     trained.log = train_epochs(model, epoch_data, steps_config, validate, device, epochs)
     return trained
 
 
-def implicit_steps(config: RankerConfig) -> RankerConfig:
-    """Implicit steps are bigger than labelled ones: the learning rate, square-root scaled."""
-    rows = config.implicit_batch * (1 + config.negatives)
+def implicit_steps(config: RankerConfig, loss: str) -> RankerConfig:
+    """Implicit steps are bigger than labelled ones: the learning rate, square-root scaled by
+    the rows a step scores (bce: each positive and its negatives; a softmax: the positives)."""
+    rows = config.implicit_batch * (1 + config.negatives if loss == "bce" else 1)
     return config.model_copy(update={"lr": config.lr * (rows / config.batch_size) ** 0.5})
 
 
@@ -220,9 +266,23 @@ class Examples:
         index: InteractionIndex,
         config: RankerConfig,
         rng: np.random.Generator,
+        loss: CatalogLoss | None = None,
     ):
-        """Epochs over positive rows, each with ``config.negatives`` fresh unseen items."""
+        """Epochs over positive rows, each with ``config.negatives`` fresh unseen items, or
+        (with a catalog ``loss``) each against the items that loss scores."""
         assert self.users is not None and self.items is not None and self.tables is not None
+        if loss is not None:
+            rows_c = torch.from_numpy(rows)
+            positives = self.items
+
+            def catalog_epoch(number: int, generator: torch.Generator) -> Epoch:
+                order = rows_c[torch.randperm(len(rows_c), generator=generator)]
+                query = self.query(order)
+                return Epoch(
+                    query, positives[order], None, None, self.tables[1], config.implicit_batch, loss
+                )
+
+            return catalog_epoch
         n_items, n_neg = index.n_items, config.negatives
         seen_keys = np.sort(pair_keys(*index.seen_pairs(), n_items))
         weights = None

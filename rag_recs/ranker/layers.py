@@ -1,4 +1,4 @@
-"""Building blocks of the ranker: feature embedding, factorization machine, MLP."""
+"""Building blocks of the ranker: feature embedding, sequence encoder, factorization machine, MLP."""
 
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ class FeatureEmbedding(nn.Module):
     One table serves all categorical fields (one lookup per batch instead of one per field), and
     each row carries ``dim + 1`` numbers: the FM/MLP vector and the field's linear weight, so the
     first-order term costs no extra lookup. Row 0 is the padding / unknown row and stays zero.
-    Bags (genres, history) are mean-pooled over their non-padding entries; a dense field's
-    vector is scaled by its value. Inputs may have any leading shape ([B] or [B, M]).
+    Bags (genres, history) are mean-pooled over their non-padding entries, except the bag a
+    call names as ``sequence_at`` (the ordered history), which ``sequence`` encodes; a dense
+    field's vector is scaled by its value. Inputs may have any leading shape ([B] or [B, M]).
     With ``sparse_grad`` the table's gradient names only the rows a batch used.
     """
 
@@ -66,9 +67,11 @@ class FeatureEmbedding(nn.Module):
         dim: int,
         init_std: float = 1e-4,
         sparse_grad: bool = False,
+        sequence: SequenceEncoder | None = None,
     ):
         super().__init__()
         self.dim, self.sparse_grad = dim, sparse_grad
+        self.sequence = sequence
         # the lookup is done by :func:`lookup`; ``sparse`` tells DistributedDataParallel
         # that this table's gradient is sparse (to all-reduce it apart from the dense buckets)
         self.table = nn.Embedding(num_embeddings, dim + 1, padding_idx=0, sparse=sparse_grad)
@@ -83,12 +86,14 @@ class FeatureEmbedding(nn.Module):
         dense: torch.Tensor,
         bags: list[torch.Tensor],
         dense_from: int = 0,
+        sequence_at: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Field vectors [..., F, dim] and first-order weights [..., F].
 
-        ``dense_from`` is the index of the first dense field in ``dense`` among all dense fields.
+        ``dense_from`` is the index of the first dense field in ``dense`` among all dense fields;
+        ``sequence_at`` the index in ``bags`` of the ordered history (None: every bag pooled).
         """
-        rows = self.rows(sparse, dense, bags, dense_from)
+        rows = self.rows(sparse, dense, bags, dense_from, sequence_at)
         return rows[..., : self.dim], rows[..., self.dim]
 
     def rows(
@@ -97,19 +102,103 @@ class FeatureEmbedding(nn.Module):
         dense: torch.Tensor,
         bags: list[torch.Tensor],
         dense_from: int = 0,
+        sequence_at: int | None = None,
     ) -> torch.Tensor:
         """Each field's vector and first-order weight side by side: [..., F, dim + 1]."""
         parts = [lookup(self.table.weight, sparse, self.sparse_grad)]  # [..., Fs, dim + 1]
-        for bag in bags:  # [..., L]
+        for k, bag in enumerate(bags):  # [..., L]
             # padding rows are zero, so a plain sum ignores them
             rows = lookup(self.table.weight, bag, self.sparse_grad)  # [..., L, dim + 1]
             count = (bag != 0).sum(-1, keepdim=True).clamp_min(1)  # [..., 1]
-            parts.append((rows.sum(-2) / count).unsqueeze(-2))  # [..., 1, dim + 1]
+            pooled = rows.sum(-2) / count  # [..., dim + 1]
+            if k == sequence_at and self.sequence is not None:
+                # the ordered history: the encoder's vector, the items' mean first-order weight
+                vector = self.sequence(rows[..., : self.dim], bag)  # [..., dim]
+                pooled = torch.cat([vector, pooled[..., self.dim :]], -1)  # [..., dim + 1]
+            parts.append(pooled.unsqueeze(-2))  # [..., 1, dim + 1]
         n_dense = dense.shape[-1]
         if n_dense:
             weights = self.dense[dense_from : dense_from + n_dense]  # [D, dim + 1]
             parts.append(dense.unsqueeze(-1) * weights)  # [..., D, dim + 1]
         return torch.cat(parts, -2) if len(parts) > 1 else parts[0]
+
+
+class SequenceEncoder(nn.Module):
+    """Causal self-attention over a history of item vectors (SASRec / BST style).
+
+    The history comes newest first: column 0 is the latest item, padding (id 0) at the end.
+    Each position sees itself and older items only, so a later item never changes an earlier
+    position; a learned vector per position (recency) is added to each item's. Pre-norm blocks
+    (attention, then a two-layer feed-forward), each residual. The field's vector is the newest
+    position's output: the last block computes only that position's query (the only one read),
+    the earlier blocks every position (written by hand: ``nn.TransformerEncoder`` would compute
+    the last block's every position and needs a mask per batch row for the padding).
+    """
+
+    def __init__(
+        self, dim: int, max_len: int, layers: int = 1, heads: int = 1, dropout: float = 0.0
+    ):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"the embedding size {dim} must be a multiple of the heads {heads}")
+        self.position = nn.Parameter(torch.randn(max_len, dim) * 0.02)
+        self.blocks = nn.ModuleList(_CausalBlock(dim, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, vectors: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The newest position's output [..., dim] from item vectors [..., L, dim] and ids
+        [..., L]; zero for an empty history."""
+        out = self.positions(vectors, ids, newest_only=True)[:, 0]  # [N, dim]
+        filled = (ids[..., 0] != 0).reshape(-1, 1)  # [N, 1]
+        return (out * filled).view(*ids.shape[:-1], -1)  # [..., dim]
+
+    def positions(
+        self, vectors: torch.Tensor, ids: torch.Tensor, newest_only: bool = False
+    ) -> torch.Tensor:
+        """Every position's output [N, L, dim] (N = the leading dims flattened); with
+        ``newest_only`` the newest's alone [N, 1, dim]."""
+        length, dim = ids.shape[-1], vectors.shape[-1]
+        x = vectors.reshape(-1, length, dim) + self.position[:length]  # [N, L, dim]
+        ids = ids.reshape(-1, length)  # [N, L]
+        # position p may read position q when q is p or older (q >= p) and q is an item;
+        # reading itself keeps every softmax defined, even on padding
+        older = torch.ones(length, length, dtype=torch.bool, device=ids.device).triu()  # [L, L]
+        allowed = older & (ids != 0).unsqueeze(1)  # [N, L(p), L(q)]
+        allowed |= torch.eye(length, dtype=torch.bool, device=ids.device)
+        allowed = allowed.unsqueeze(1)  # [N, 1, L, L]: the same for every head
+        last = len(self.blocks) - 1
+        for k, block in enumerate(self.blocks):
+            x = block(x, allowed, newest_only=newest_only and k == last)
+        return self.norm(x)
+
+
+class _CausalBlock(nn.Module):
+    """One pre-norm self-attention block with a feed-forward layer."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, newest_only: bool) -> torch.Tensor:
+        """x [N, L, dim], allowed [N, 1, L, L] -> [N, L, dim] (or [N, 1, dim] newest only)."""
+        n, length, dim = x.shape
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, -1)  # [N, L, dim] each
+        if newest_only:
+            q, x, allowed = q[:, :1], x[:, :1], allowed[:, :, :1]
+
+        def heads(t: torch.Tensor) -> torch.Tensor:  # [N, l, dim] -> [N, heads, l, dim / heads]
+            return t.reshape(n, t.shape[1], self.heads, dim // self.heads).transpose(1, 2)
+
+        p = self.dropout if self.training else 0.0
+        a = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), allowed, dropout_p=p)
+        a = a.transpose(1, 2).reshape(n, q.shape[1], dim)  # [N, l, dim]: heads side by side
+        x = x + self.drop(self.out(a))
+        return x + self.drop(self.ffn(self.norm2(x)))
 
 
 class FactorizationMachine(nn.Module):

@@ -1,6 +1,6 @@
 """Saving and loading a trained ranker: one directory, written atomically.
 
-``ranker.json`` (format version, config, feature map, training log, fingerprint),
+``ranker.json`` (format version, config, training loss, feature map, training log, fingerprint),
 ``model.pt`` (weights) and ``state.pt`` (side tables, serving histories, the interaction index).
 A crash while saving leaves the previous directory or none, never a half-written one.
 """
@@ -24,7 +24,7 @@ from rag_recs.ranker.features import FeatureMap, Tensors
 from rag_recs.ranker.fit import Trained, build_model, resolve_device
 from rag_recs.ranker.train import TrainLog
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the history field's encoder and the training loss
 
 
 def save(trained: Trained, path: str | Path) -> Path:
@@ -50,6 +50,7 @@ def save(trained: Trained, path: str | Path) -> Path:
             "format_version": FORMAT_VERSION,
             "config": trained.config.model_dump(mode="json"),
             "objective": trained.objective,
+            "loss": trained.loss,
             "fingerprint": trained.fingerprint,
             "feature_map": trained.feature_map.to_dict(),
             "ids": {}
@@ -91,6 +92,7 @@ def load(path: str | Path, device: str = "auto") -> Trained:
     model.to(resolve_device(device)).eval()
     log = TrainLog(**meta.get("train_log", {}))
     trained = Trained(config, fmap, model, meta["objective"], meta["fingerprint"], log)
+    trained.loss = meta["loss"]
     if state:
         arrays = {k: v.numpy() for k, v in state["index"].items()}
         trained.index = InteractionIndex.from_arrays({**meta["ids"], **arrays})

@@ -7,8 +7,8 @@ timestamps) the recent-history field; other columns are not used. The passes:
 2. index: each user's seen items (compressed rows of 16- or 32-bit item rows, saved with the
    model as in memory) and a ring of each user's newest items (``history_len + 2`` per user);
 3. epochs: batch by batch, each row's history from a ring rolled in file order, the batch
-   shuffled, ``negatives`` unseen items sampled per positive (binary search in the seen rows),
-   and gradient steps;
+   shuffled, and gradient steps with the in-memory fit's loss (a softmax over the catalog, or
+   ``negatives`` unseen items sampled per positive by binary search in the seen rows);
 4. (when the model is kept) the seen rows are read again in file order, for serving.
 
 Validation holds out the newest interaction of up to ``valid_users`` users (taken from the
@@ -34,7 +34,9 @@ from rag_recs.ranker.features import FeatureMap, Tensors
 from rag_recs.ranker.fit import (
     Trained,
     build_model,
+    catalog_loss,
     implicit_steps,
+    loss_of,
     ndcg_validation,
     resolve_device,
     sampled_candidates,
@@ -102,6 +104,7 @@ def fit_stream(
     _, user_table = fmap.side_table(skeleton, "user")
     _, item_table = fmap.side_table(skeleton, "item")
     trained = Trained(config, fmap, model, "implicit", scan.fingerprint, TrainLog())
+    trained.loss = loss_of("implicit", scan.n_items, config)
     trained.index, trained.user_table, trained.item_table = index, user_table, item_table
     result = StreamFit(trained, scan, seen, repeats)
 
@@ -131,7 +134,8 @@ def fit_stream(
         trained.recent = result.history_of(newest)
 
     epoch_data = _epochs(stream, result, held, config, rng)
-    trained.log = train_epochs(model, epoch_data, implicit_steps(config), validate, device, epochs)
+    steps = implicit_steps(config, trained.loss)
+    trained.log = train_epochs(model, epoch_data, steps, validate, device, epochs)
     if keep_order:  # serving reads each user's items oldest first, and their newest as history
         result.seen = stream.seen_index(scan, ring_len=length + 2, into=seen)
         if length:
@@ -157,6 +161,7 @@ def _epochs(
         weights = scan.item_counts[1:].astype(np.float64) ** 0.75 + 1e-9
     offset = fmap.field(ITEM).offset - 1
     length = fmap.history_len
+    loss = catalog_loss(trained.loss, scan.item_counts[1:], config)
 
     def epoch(number: int, generator: torch.Generator) -> Iterator[Epoch]:
         ring = np.zeros((scan.n_users + 1, max(length, 1)), seen.indices.dtype)  # file order
@@ -169,22 +174,20 @@ def _epochs(
             if not len(rows):
                 continue
             rows = rows[torch.randperm(len(rows), generator=generator).numpy()]  # shuffled
-            items, y = sampled_candidates(
-                u[rows],
-                torch.from_numpy(i[rows]),
-                known,
-                scan.n_items,
-                config.negatives,
-                rng,
-                weights,
-            )
+            positives = torch.from_numpy(i[rows].astype(np.int64))
+            if loss is None:
+                items, y = sampled_candidates(
+                    u[rows], positives, known, scan.n_items, config.negatives, rng, weights
+                )
+            else:  # the loss scores the catalog: no per-row candidates
+                items, y = None, positives
             bags = None
             if history is not None:
                 h = history[rows].astype(np.int64)
                 bags = np.where(h > 0, h + offset, 0)  # item rows -> shared embedding rows
             context = fmap.encode(pd.DataFrame(index=range(len(rows))), "context", history=bags)
             query = Tensors.join(user_table.take(torch.from_numpy(u[rows])), context)
-            yield Epoch(query, y, None, items, item_table, config.implicit_batch)
+            yield Epoch(query, y, None, items, item_table, config.implicit_batch, loss)
 
     return epoch
 

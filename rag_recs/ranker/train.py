@@ -3,8 +3,9 @@
 Deliberately no DataLoader: the data are tensors in memory, so a batch is a slice of tensors
 shuffled once per epoch, and nothing in the loop synchronises with Python (no ``.item()``).
 A 512-row step takes about a millisecond on CPU, so fixed per-step costs matter: the Adam step
-calls the fused kernel directly (:class:`AdamStep`) and each epoch picks its thread count by
-timing a few steps (:func:`_run_epoch`).
+calls the fused kernel directly (:class:`AdamStep`). Steps run on a fixed number of threads
+(``train_threads``): float sums split over threads add up in another order, so choosing the
+count by timing (as a loaded machine would sway) would change the weights.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rag_recs import distributed
 from rag_recs.config import RankerConfig
 from rag_recs.ranker.features import Tensors
+from rag_recs.ranker.losses import CatalogLoss
 
 Validate = Callable[[], float]
 
@@ -35,6 +37,9 @@ class Epoch:
     (no items). Item fields come gathered for the epoch (``items`` [n, M]) or as rows
     (``item_rows`` [n, M] into ``item_table``) gathered batch by batch, so that M sampled
     negatives per row cost M ids, not M copies of a row.
+
+    With a catalog ``loss`` (softmax over the items), ``labels`` [n] are each row's positive
+    item row and ``item_table`` the items the loss scores them against.
     """
 
     query: Tensors
@@ -43,13 +48,16 @@ class Epoch:
     item_rows: torch.Tensor | None = None
     item_table: Tensors | None = None
     batch_size: int = 512  # rows per gradient step
+    loss: CatalogLoss | None = None  # None: binary cross-entropy on ``labels``
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batch(self, start: int, end: int) -> tuple[Tensors, Tensors | None, torch.Tensor]:
         items = None
-        if self.items is not None:
+        if self.loss is not None:
+            pass  # the loss takes the whole item table
+        elif self.items is not None:
             items = self.items.take(slice(start, end))
         elif self.item_rows is not None and self.item_table is not None:
             items = self.item_table.take(self.item_rows[start:end])
@@ -66,6 +74,7 @@ class Epoch:
             move(self.item_rows),
             move(self.item_table),
             self.batch_size,
+            self.loss,
         )
 
     def shard(self, rank: int, world: int) -> Epoch:
@@ -85,6 +94,7 @@ class Epoch:
             None if self.item_rows is None else self.item_rows[rows],
             self.item_table,
             -(-self.batch_size // world),
+            self.loss,
         )
 
 
@@ -260,14 +270,14 @@ def _loop(
     for epoch in range(epochs):
         epoch_parts = epoch_data(epoch, generator)
         parts = [epoch_parts] if isinstance(epoch_parts, Epoch) else epoch_parts
-        total, rows, threads = None, 0, cfg.train_threads
+        total, rows = None, 0
         for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
             if world > 1:
                 data = data.shard(rank, world)
             data = data.to(device)
             trainer.train()
             start = time.perf_counter()
-            part, threads = _run_epoch(trainer, step, data, data.batch_size, threads)
+            part = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
             total = part if total is None else total + part
             log.seconds += time.perf_counter() - start
             log.samples += data.labels.numel() * world
@@ -302,53 +312,16 @@ def _loop(
     return best_state
 
 
-PROBE_STEPS = 6  # timed steps per thread count when an epoch chooses its threads
-
-
 def _one_epoch(
     model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
 ) -> torch.Tensor:
-    """One pass over the rows; returns the summed loss as a tensor (no sync)."""
-    return _run_epoch(model, step, data, batch_size, threads)[0]
-
-
-def _run_epoch(
-    model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
-) -> tuple[torch.Tensor, int]:
-    """One pass over the rows: the summed loss as a tensor (no sync), and the thread count
-    used (a streamed epoch's later batches reuse its first batch's choice).
-
-    ``threads=0`` on CPU: time a few steps on one thread and on torch's default, then run the
-    rest of the epoch on the faster. On a quiet machine two threads make a step faster; when
-    another process shares the cores they can make it 10x slower, and this tracks that epoch by
-    epoch. The weights do not depend on the choice (tested).
-    """
+    """One pass over the rows on ``threads`` CPU threads (0: torch's default); returns the
+    summed loss as a tensor (no sync)."""
     total = torch.zeros((), device=data.labels.device)
     starts = list(range(0, len(data), batch_size))
-
-    def run(batches: list[int]) -> None:
-        _steps(model, step, data, batches, batch_size, total)
-
-    most = torch.get_num_threads()
-    if threads or data.labels.device.type != "cpu" or most == 1:
-        chosen = threads or most
-    elif len(starts) < 8 * PROBE_STEPS:  # too short to be worth measuring
-        chosen = 1
-    else:
-        done = 2  # the first steps pay one-off allocations: untimed
-        with _threads(1):
-            run(starts[:done])
-        timings = {}
-        for n in (most, 1):
-            with _threads(n):
-                begin = time.perf_counter()
-                run(starts[done : done + PROBE_STEPS])
-                timings[n] = time.perf_counter() - begin
-            done += PROBE_STEPS
-        chosen, starts = min(timings, key=timings.__getitem__), starts[done:]
-    with _threads(chosen):
-        run(starts)
-    return total, chosen
+    with _threads(threads or torch.get_num_threads()):
+        _steps(model, step, data, starts, batch_size, total)
+    return total
 
 
 def _steps(
@@ -362,8 +335,11 @@ def _steps(
     """Gradient steps on the batches beginning at ``starts``; adds their loss to ``total``."""
     for start in starts:
         query, items, labels = data.batch(start, start + batch_size)
-        logits = model(query, items)
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        if data.loss is not None:
+            assert data.item_table is not None
+            loss = data.loss(model, query, labels, data.item_table)
+        else:
+            loss = F.binary_cross_entropy_with_logits(model(query, items), labels)
         step.zero_grad()
         loss.backward()
         step()
