@@ -60,7 +60,10 @@ def deepfm_runs(baseline: str | None) -> dict[str, dict]:
     return runs
 
 
-def peer_runs(data, models: list[str], extra: list[str]) -> dict[str, dict]:
+PEER_CACHE = ROOT / ".bench" / "peer-results"  # converged peers take hours: kept by input hash
+
+
+def peer_runs(data, models: list[str], extra: list[str], label: str = "") -> dict[str, dict]:
     """SASRec / LightGCN trained in their own environment on our split; our metrics score their
     top-10 lists (skipped when the environment is missing)."""
     import numpy as np
@@ -79,17 +82,21 @@ def peer_runs(data, models: list[str], extra: list[str]) -> dict[str, dict]:
     targets = dict(zip(test[USER], test[ITEM], strict=True))
     out = {}
     for model in models:
-        r = run_topk_peer(model, train, users, catalog, extra_args=extra)
+        r = run_topk_peer(model, train, users, catalog, extra_args=extra, cache=PEER_CACHE)
         lists = [r["top10"].get(u, []) for u in users]
         ranks = [lst.index(targets[u]) if targets[u] in lst else None for u, lst in
                  zip(users, lists, strict=True)]  # fmt: skip
-        out[f"{model} (RecBole)"] = {
+        settings = r.get("settings", {})
+        out[f"{model} (RecBole){label}"] = {
             "recall@10": float(np.mean([x is not None for x in ranks])),
             "ndcg@10": float(np.mean([0.0 if x is None else 1 / np.log2(x + 2) for x in ranks])),
             "coverage": coverage(lists, len(catalog)),
             "fit_seconds": r["fit_seconds"],
             "score_seconds": r.get("predict_seconds"),
-            "settings": r.get("settings", {}),
+            "epochs": settings.get("epochs_run", settings.get("epochs")),
+            "best_epoch": settings.get("best_epoch"),
+            "settings": settings,
+            "cached_at": r.get("cached_at"),
         }
     return out
 

@@ -19,6 +19,7 @@ The peer venvs come from benchmarks/peers/setup_peers.sh (.bench/recbole).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -38,6 +39,7 @@ ROOT = PEERS_DIR.parent.parent
 # model name -> (venv under .bench/, script in benchmarks/peers/)
 TOPK_PEERS: dict[str, tuple[str, str]] = {
     "SASRec": ("recbole", "recbole_topk.py"),
+    "BERT4Rec": ("recbole", "recbole_topk.py"),
     "LightGCN": ("recbole", "recbole_topk.py"),
 }
 
@@ -65,6 +67,7 @@ def run_topk_peer(
     extra_args: Sequence[str] = (),
     timeout: float | None = None,
     workdir: str | Path | None = None,
+    cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train `model` on `train` in its peer venv and return its top-k for each of `users`.
 
@@ -76,7 +79,10 @@ def run_topk_peer(
     Returns {"model": str, "fit_seconds": float, "predict_seconds": float, "wall_seconds": float,
     "top10": {user: [item, ...]}, "settings": dict}: users and items are the objects passed in
     (matched by str()), each list holds k catalog items the user has no training row for.
-    The peer's stderr (its log) goes to this process's stderr.
+    The peer's stderr (its log) goes to this process's stderr. With ``cache`` (a directory),
+    a result is kept under a hash of the model, its arguments and every input file, and a later
+    call with the same inputs returns it (with ``"cached_at"``: when it was measured) instead of
+    training again: a converged peer can take hours.
     """
     if model not in TOPK_PEERS:
         raise ValueError(f"unknown top-K peer {model!r}; known: {sorted(TOPK_PEERS)}")
@@ -96,6 +102,16 @@ def run_topk_peer(
         pd.DataFrame({ITEM: [str(i) for i in catalog]}).to_csv(paths["items"], index=False)
         pd.DataFrame({USER: [str(u) for u in users]}).to_csv(paths["users"], index=False)
         out = base / "top10.json"
+        key = hashlib.sha256(json.dumps([model, k, list(extra_args)]).encode())
+        for path in paths.values():
+            key.update(path.read_bytes())
+        kept = Path(cache) / f"{model}-{key.hexdigest()[:16]}.json" if cache else None
+        if kept is not None and kept.exists():
+            result = json.loads(kept.read_text())
+            result["top10"] = {
+                user_of[u]: [item_of[i] for i in items] for u, items in result["top10"].items()
+            }
+            return result
         command = [
             str(peer_python(env)),
             str(PEERS_DIR / script),
@@ -111,6 +127,10 @@ def run_topk_peer(
         subprocess.run(command, check=True, timeout=timeout, stdout=sys.stderr, cwd=base)
         wall = time.perf_counter() - start
         result = json.loads(out.read_text())
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            kept.write_text(json.dumps({**result, "wall_seconds": wall, "cached_at": stamp}))
 
     result["top10"] = {
         user_of[u]: [item_of[i] for i in items] for u, items in result["top10"].items()

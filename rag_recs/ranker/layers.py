@@ -1,4 +1,4 @@
-"""Building blocks of the ranker: feature embedding, sequence encoder, factorization machine, MLP."""
+"""Building blocks of the ranker: embedding, sequence encoder, factorization machine, MLP."""
 
 from __future__ import annotations
 
