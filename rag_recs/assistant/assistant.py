@@ -136,20 +136,6 @@ class Assistant:
     def genre_names(self) -> list[str]:
         return sorted({g for gs in self.genres.values() for g in gs})
 
-    @classmethod
-    def from_data(cls, data: Any = "synthetic", **options: Any) -> Assistant:
-        """Build from any data source (ranker and store cached in the workspace)."""
-        from rag_recs.assistant.build import build_assistant
-
-        return build_assistant(data, **options)
-
-    @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> Assistant:
-        """Build from :class:`rag_recs.config.Settings` (TOML + ``RAG_RECS_*`` variables)."""
-        from rag_recs.assistant.build import from_settings
-
-        return from_settings(settings, **overrides)
-
     # ---- public API -------------------------------------------------------------------------
     @_serialised
     def ask(self, question: str) -> Answer:
