@@ -34,7 +34,7 @@ from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.stages import Candidates, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
-from rag_recs.assistant.years import describe, title_year, year_range
+from rag_recs.assistant.years import describe, title_year
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
 from rag_recs.errors import RagRecsError
@@ -162,7 +162,7 @@ class Assistant:
                 question=question,
                 like=intent.like,
                 taste=intent.taste,
-                years=year_range(question),
+                years=intent.years,
             )
         if read_note:
             answer.notes.insert(0, read_note)
@@ -175,7 +175,7 @@ class Assistant:
     def recommend(
         self,
         user: Any,
-        k: int = 5,
+        k: int | None = None,
         *,
         include: list[str] | tuple = (),
         exclude: list[str] | tuple = (),
@@ -194,6 +194,7 @@ class Assistant:
         :meth:`context` -> :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`,
         :meth:`rerank` and :meth:`explain_items`.
         """
+        k = self.config.default_k if k is None else k
         request = self.request(
             user, k, include=include, exclude=exclude, question=question, like=like,
             taste=taste, years=years,
@@ -391,7 +392,7 @@ class Assistant:
         """The validated recommender as a LangChain tool an agent can call."""
         from langchain_core.tools import StructuredTool
 
-        def recommend_items(user: str, k: int = 5) -> dict:
+        def recommend_items(user: str, k: int | None = None) -> dict:
             """Top-k unseen items for a user, checked and ordered by the DeepFM ranker."""
             return self.recommend(user, k).to_dict()
 
