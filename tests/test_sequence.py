@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from rag_recs.config import RankerConfig
 from rag_recs.data.synthetic import generate
 from rag_recs.ranker import DeepFM, DeepFMRanker
 from rag_recs.ranker.features import Tensors
 from rag_recs.ranker.layers import SequenceEncoder
 from rag_recs.ranker.losses import FullSoftmax, SampledSoftmax
+from rag_recs.ranker.trained import build_model
 
 # ---- the encoder ------------------------------------------------------------------------------
 
@@ -118,8 +120,6 @@ def data():
 def _config(**overrides):
     base = {"epochs": 2, "implicit_batch": 64, "progress": False, "device": "cpu", "seed": 3,
             "history_len": 8, "min_steps": 0}  # fmt: skip
-    from rag_recs.config import RankerConfig
-
     return RankerConfig(**{**base, **overrides})
 
 
@@ -162,8 +162,6 @@ def test_the_encoder_is_trained(data):
     config = _config()
     ranker = DeepFMRanker(config).fit(data)
     torch.manual_seed(config.seed)  # the fit's first draws are the model's initial weights
-    from rag_recs.ranker.fit import build_model
-
     initial = build_model(ranker.trained.feature_map, config)
     encoder = ranker.trained.model.embedding.sequence
     assert not torch.equal(encoder.position, initial.embedding.sequence.position)

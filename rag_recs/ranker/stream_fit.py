@@ -32,17 +32,15 @@ from rag_recs.data.stream import ParquetStream, Scan, SeenIndex, roll_history, s
 from rag_recs.errors import DataError
 from rag_recs.ranker.features import FeatureMap, Tensors
 from rag_recs.ranker.fit import (
-    Trained,
-    build_model,
     catalog_loss,
     implicit_steps,
     loss_of,
     ndcg_validation,
-    resolve_device,
     sampled_candidates,
 )
 from rag_recs.ranker.sampling import SeenSegments, pair_keys
 from rag_recs.ranker.train import Epoch, TrainLog, train_epochs
+from rag_recs.ranker.trained import Trained, build_model, resolve_device
 
 
 @dataclass
