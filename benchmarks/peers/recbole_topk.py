@@ -1,4 +1,4 @@
-"""RecBole 1.2.1 SASRec / BERT4Rec / LightGCN top-K on given training rows; writes the top-k as JSON.
+"""RecBole 1.2.1 SASRec / BERT4Rec / LightGCN top-K on given training rows, as JSON.
 
 Runs in its own virtualenv (.bench/recbole, see setup_peers.sh), called by topk_peers.py:
 
