@@ -1,17 +1,27 @@
-"""Leave-one-out top-K on MovieLens-100K (the top-K protocol in docs/protocols.md).
+"""Leave-one-out top-K on MovieLens-100K and look-alikes (the top-K protocol in docs/protocols.md).
 
-One run prints:
-1. the full-data table: popularity, ItemKNN, UserKNN, our DeepFM with today's defaults, the same
-   benchmark run by the package as it was at ``--baseline`` (the previous defaults and code,
-   extracted from git), and the strong peers SASRec and LightGCN (RecBole, each in its own
-   environment: ``bash benchmarks/peers/setup_peers.sh``) on the same split, full ranking;
-2. the speed-ups of the default fit and of scoring every user against every item over the
-   baseline (each DeepFM in a fresh process, run one after the other);
-3. the default fit's validation metric (full-list NDCG of held-out last items) against
-   training seconds, epoch by epoch;
-4. a 10% sample of the ratings (sparse data).
+One run prints, for each dataset, one table: popularity, the DeepFM ranker with the history
+as a mean-pooled bag or as an ordered sequence (causal self-attention), each trained with
+binary cross-entropy on sampled negatives or a softmax over the catalog, and the peers from
+RecBole (SASRec and BERT4Rec trained to convergence with early stopping on a validation
+split, and LightGCN), each in its own environment (``bash benchmarks/peers/setup_peers.sh
+recbole``), on the same split, full ranking. Columns: Recall@10, NDCG@10, fit seconds, epochs.
+The datasets:
 
-    RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/topk_ml100k.py
+1. MovieLens-100K (943 users, 1,682 items);
+2. generated sequential data: each user's next item depends on their latest items
+   (``generate_sequential``);
+3. a 10% random sample of MovieLens-100K's users;
+4. generated ids-only catalog-shaped data: power-law item popularity, sparse users
+   (``generate_catalog`` where the package has it, else the look-alike below).
+
+After the MovieLens table: each DeepFM's validation metric (full-list NDCG of held-out last
+items, the early-stopping metric) against training seconds, epoch by epoch.
+
+    RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/topk_ml100k.py [--datasets ml100k]
+
+Peers take hours to converge: their results are kept under .bench/peer-results by a hash of
+their inputs and reused (the table then says when they were measured).
 """
 
 from __future__ import annotations
@@ -20,54 +30,121 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _baseline import ROOT, package_at, run_json  # noqa: E402
+from _baseline import ROOT  # noqa: E402
 from _common import ml100k_path, print_table  # noqa: E402
 
-BASELINE = "dfe7cab"  # the last commit before the grouped-negative fit
-
-# the same snippet runs against both trees: fit the default ranker, score every user
-CHILD = """
-import json, os
-from pathlib import Path
-from rag_recs.config import RankerConfig
-from rag_recs.data import load_movielens
-from rag_recs.evaluation import RankerScorer, evaluate_loo
-data = load_movielens(os.environ["RAG_RECS_ML100K"])
-scorer = RankerScorer(RankerConfig(progress=False))
-r = evaluate_loo(data, [scorer])[0]
-log = scorer.ranker.log
-peak = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
-print(json.dumps({
-    "recall@10": r["recall@10"], "ndcg@10": r["ndcg@10"], "coverage": r["coverage"],
-    "fit_seconds": r["fit_seconds"], "score_seconds": r["score_seconds"],
-    "epochs": len(log.losses), "best_epoch": log.best_epoch + 1,
-    "peak_rss_mb": int(peak[0].split()[1]) / 1024 if peak else None,
-    "curve": list(zip(getattr(log, "elapsed", []), log.valid)),
-}))
-"""
-
-
-def deepfm_runs(baseline: str | None) -> dict[str, dict]:
-    """The default fit in a fresh process: today's tree, then the baseline commit's."""
-    runs = {"DeepFM (defaults)": run_json(CHILD, ROOT)}
-    if baseline:
-        with package_at(baseline) as old:
-            runs[f"DeepFM (code at {baseline})"] = run_json(CHILD, old)
-    return runs
-
-
+# The variants of the table. "previous defaults" is the configuration before the sequence
+# field and the catalog loss: a mean-pooled bag of the last 10 items, BCE on 8 negatives,
+# MLP (128, 64), learning rate 1e-3.
+PREVIOUS = {"history_encoder": "bag", "history_len": 10, "loss": "bce", "hidden": [128, 64],
+            "lr": 1e-3}  # fmt: skip
+VARIANTS: dict[str, dict] = {
+    "DeepFM bag + BCE (previous defaults)": PREVIOUS,
+    "DeepFM sequence + BCE": {"loss": "bce", "hidden": [128, 64], "lr": 1e-3},
+    "DeepFM bag + softmax": {"history_encoder": "bag", "history_len": 10},
+    "DeepFM sequence + softmax (defaults)": {},
+}
+DEFAULT = "DeepFM sequence + softmax (defaults)"
 PEER_CACHE = ROOT / ".bench" / "peer-results"  # converged peers take hours: kept by input hash
 
 
-def peer_runs(data, models: list[str], extra: list[str], label: str = "") -> dict[str, dict]:
-    """SASRec / LightGCN trained in their own environment on our split; our metrics score their
-    top-10 lists (skipped when the environment is missing)."""
-    import numpy as np
+def catalog_lookalike(n_users: int, n_items: int, n_interactions: int, seed: int = 7):
+    """Ids-only interactions shaped like a real catalog: Zipf item popularity (a long tail),
+    lognormal user activity (most users a handful of items), sessions within a user's few
+    favourite subjects. Used when the package has no ``generate_catalog``."""
+    from rag_recs.data.schema import ITEM, TIME, USER, Dataset
 
+    rng = np.random.default_rng(seed)
+    n_subjects = 50
+    subject = rng.integers(0, n_subjects, n_items)
+    popularity = (rng.permutation(n_items) + 1.0) ** -0.9
+    by_subject = [np.flatnonzero(subject == s) for s in range(n_subjects)]
+    raw = rng.lognormal(0.0, 1.0, n_users)
+    activity = np.clip(np.rint(raw * n_interactions / raw.sum()), 2, n_items // 2).astype(int)
+    users, items, times = [], [], []
+    for u in range(n_users):
+        taste = rng.dirichlet(np.full(n_subjects, 0.1))
+        t, seen = int(rng.integers(0, 10**7)), set()
+        s = rng.choice(n_subjects, p=taste)
+        for _ in range(activity[u] * 3):
+            if len(seen) >= activity[u]:
+                break
+            if rng.random() < 0.3:  # a new session
+                s = rng.choice(n_subjects, p=taste)
+            pool = by_subject[s]
+            w = popularity[pool]
+            item = int(rng.choice(pool, p=w / w.sum()))
+            t += int(rng.integers(60, 86_400))
+            if item not in seen:
+                seen.add(item)
+                users.append(u + 1)
+                items.append(item + 1)
+                times.append(t)
+    frame = pd.DataFrame({USER: users, ITEM: items, TIME: np.array(times, np.int64)})
+    return Dataset(frame, name="catalog-lookalike")
+
+
+def load(name: str):
+    """(dataset, note) for a dataset of the benchmark."""
+    from rag_recs.data import load_movielens, synthetic
+
+    if name == "ml100k":
+        return load_movielens(ml100k_path()), "MovieLens-100K"
+    if name == "sequential":
+        data = synthetic.generate_sequential()
+        return data, "generated sequential data (next item follows the latest ones)"
+    if name == "ml100k-users":
+        data = load_movielens(ml100k_path())
+        users = pd.Series(data.interactions["user_id"].unique())
+        kept = set(users.sample(frac=0.1, random_state=2024))
+        return data.subset(data.interactions[data.interactions["user_id"].isin(kept)]), (
+            "a 10% random sample of MovieLens-100K's users"
+        )
+    if name == "catalog":
+        shape = {"n_users": 20_000, "n_items": 5_000, "n_interactions": 100_000}
+        if hasattr(synthetic, "generate_catalog"):
+            data = synthetic.generate_catalog(**shape, titles=False, text=False)
+            return data, "generate_catalog, ids only"
+        return catalog_lookalike(**shape), (
+            "ids-only catalog look-alike generated by this benchmark (the package has no "
+            "generate_catalog yet)"
+        )
+    raise SystemExit(f"unknown dataset {name}")
+
+
+def deepfm_runs(data, variants: dict[str, dict]) -> dict[str, dict]:
+    """Each variant fitted on the leave-one-out split and scored over the full catalog."""
+    from rag_recs.config import RankerConfig
+    from rag_recs.evaluation import RankerScorer, evaluate_loo
+
+    out = {}
+    for name, overrides in variants.items():
+        scorer = RankerScorer(RankerConfig(progress=False, **overrides), name=name)
+        r = evaluate_loo(data, [scorer])[0]
+        log = scorer.ranker.log
+        r.update(
+            epochs=len(log.losses),
+            best_epoch=log.best_epoch + 1,
+            loss=scorer.ranker.trained.loss,
+            curve=list(zip(log.elapsed, log.valid, strict=False)),
+        )
+        out[name] = r
+        print(f"{name}: {json.dumps({k: v for k, v in r.items() if k != 'curve'})}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return out
+
+
+def peer_runs(data, models: list[str], extra: list[str]) -> dict[str, dict]:
+    """The RecBole peers trained in their own environment on our split; our metrics score their
+    top-10 lists (skipped when the environment is missing)."""
     from rag_recs.data.schema import ITEM, USER
     from rag_recs.data.split import leave_one_out
     from rag_recs.evaluation.metrics import coverage
@@ -87,103 +164,86 @@ def peer_runs(data, models: list[str], extra: list[str], label: str = "") -> dic
         ranks = [lst.index(targets[u]) if targets[u] in lst else None for u, lst in
                  zip(users, lists, strict=True)]  # fmt: skip
         settings = r.get("settings", {})
-        out[f"{model} (RecBole){label}"] = {
+        out[f"{model} (RecBole)"] = {
             "recall@10": float(np.mean([x is not None for x in ranks])),
             "ndcg@10": float(np.mean([0.0 if x is None else 1 / np.log2(x + 2) for x in ranks])),
             "coverage": coverage(lists, len(catalog)),
             "fit_seconds": r["fit_seconds"],
-            "score_seconds": r.get("predict_seconds"),
             "epochs": settings.get("epochs_run", settings.get("epochs")),
             "best_epoch": settings.get("best_epoch"),
-            "settings": settings,
+            "curve": settings.get("valid_ndcg@10_per_validation"),
             "cached_at": r.get("cached_at"),
         }
+        print(f"{model}: {json.dumps(out[f'{model} (RecBole)'])}", file=sys.stderr, flush=True)
     return out
 
 
 def row(name: str, r: dict) -> list[str]:
-    score = r.get("score_seconds")
+    epochs = r.get("epochs")
+    best = r.get("best_epoch")
+    ran = "-" if epochs is None else f"{epochs}" + ("" if best is None else f" (best {best})")
+    when = f" [measured {r['cached_at']}]" if r.get("cached_at") else ""
     return [
-        name,
+        name + when,
         f"{r['recall@10']:.4f}",
         f"{r['ndcg@10']:.4f}",
-        f"{r['coverage']:.3f}",
         f"{r['fit_seconds']:.1f}",
-        "-" if score is None else f"{score:.2f}",
+        ran,
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE, help="git ref to compare with ('' = none)")
-    parser.add_argument("--peers", nargs="*", default=["SASRec", "LightGCN"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["ml100k", "sequential", "ml100k-users", "catalog"]
+    )
+    parser.add_argument("--peers", nargs="*", default=["SASRec", "BERT4Rec", "LightGCN"])
+    parser.add_argument("--side-peers", nargs="*", default=["SASRec"],
+                        help="peers on the datasets after MovieLens-100K")  # fmt: skip
     parser.add_argument(
         "--peer-args", default="", help="extra arguments for benchmarks/peers/recbole_topk.py"
     )
-    parser.add_argument("--sample", type=float, default=0.1, help="share kept for the sparse run")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     os.environ["RAG_RECS_ML100K"] = str(ml100k_path())
+    import torch
 
-    from rag_recs.config import RankerConfig
-    from rag_recs.data import load_movielens
-    from rag_recs.evaluation import ItemKNN, Popularity, RankerScorer, UserKNN, evaluate_loo
+    from rag_recs.evaluation import Popularity, evaluate_loo
 
-    data = load_movielens(ml100k_path())
-    simple = evaluate_loo(data, [Popularity(), ItemKNN(), UserKNN(50)])
-    deepfm = deepfm_runs(args.baseline or None)
-    peers = peer_runs(data, args.peers, args.peer_args.split()) if args.peers else {}
-    header = ["model", "Recall@10", "NDCG@10", "coverage", "fit s", "score all s"]
-    rows = [row(r["model"], r) for r in simple]
-    rows += [row(name, r) for name, r in {**deepfm, **peers}.items()]
-    print_table("Leave-one-out top-10, MovieLens-100K, 943 users, full ranking", header, rows)
-
-    new = deepfm["DeepFM (defaults)"]
-    if len(deepfm) > 1:
-        old = next(r for name, r in deepfm.items() if name != "DeepFM (defaults)")
+    torch.set_num_threads(1)  # the shared machine: the peers run on one thread too
+    header = ["model", "Recall@10", "NDCG@10", "fit s", "epochs"]
+    for number, name in enumerate(args.datasets):
+        started = time.strftime("%H:%M UTC", time.gmtime())
+        data, note = load(name)
+        inter = data.interactions
+        popularity = evaluate_loo(data, [Popularity()])[0]
+        popularity.update(epochs=None)
+        deepfm = deepfm_runs(data, {v: VARIANTS[v] for v in args.variants})
+        models = args.peers if number == 0 else args.side_peers
+        peers = peer_runs(data, models, args.peer_args.split()) if models else {}
+        rows = [row("Popularity", popularity)]
+        rows += [row(n, r) for n, r in {**deepfm, **peers}.items()]
         print_table(
-            f"DeepFM defaults against the code at {args.baseline} (same run)",
-            ["measure", "baseline", "now", "speed-up"],
-            [
-                [
-                    "default fit, wall s",
-                    f"{old['fit_seconds']:.1f}",
-                    f"{new['fit_seconds']:.1f}",
-                    f"{old['fit_seconds'] / new['fit_seconds']:.1f}x",
-                ],
-                [
-                    "score 943 users x 1,682 items, s",
-                    f"{old['score_seconds']:.2f}",
-                    f"{new['score_seconds']:.2f}",
-                    f"{old['score_seconds'] / new['score_seconds']:.1f}x",
-                ],
-                [
-                    "epochs run (best)",
-                    f"{old['epochs']} ({old['best_epoch']})",
-                    f"{new['epochs']} ({new['best_epoch']})",
-                    "",
-                ],
-                [
-                    "peak RSS of the process, MiB",
-                    f"{old['peak_rss_mb']:.0f}",
-                    f"{new['peak_rss_mb']:.0f}",
-                    "",
-                ],
-            ],  # fmt: skip
+            f"Leave-one-out top-10, {note}: {inter['user_id'].nunique():,} users, "
+            f"{len(data.catalog):,} items, {len(inter):,} interactions, full ranking "
+            f"(started {started})",
+            header,
+            rows,
         )
-    print_table(
-        "Default fit: validation NDCG over the full list (500 users' held-out last items, the "
-        "early-stopping metric) against training seconds",
-        ["epoch", "seconds", "validation NDCG"],
-        [[str(e + 1), f"{s:.1f}", f"{v:.4f}"] for e, (s, v) in enumerate(new["curve"])],
-    )
-    sparse = data.subset(data.interactions.sample(frac=args.sample, random_state=2024))
-    scorers = [Popularity(), ItemKNN(), UserKNN(50), RankerScorer(RankerConfig(progress=False))]
-    print_table(
-        f"Leave-one-out top-10 on a {args.sample:.0%} sample of the ratings",
-        header,
-        [row(r["model"], r) for r in evaluate_loo(sparse, scorers)],
-    )
-    print(json.dumps({"deepfm": deepfm, "peers": peers}, default=str), file=sys.stderr)
+        if number == 0:
+            for variant, r in deepfm.items():
+                print_table(
+                    f"{variant}: validation NDCG over the full list (held-out last items of "
+                    "500 users, the early-stopping metric) against training seconds",
+                    ["epoch", "seconds", "validation NDCG"],
+                    [[str(e + 1), f"{s:.1f}", f"{v:.4f}"] for e, (s, v) in enumerate(r["curve"])],
+                )
+            for peer, r in peers.items():
+                if r.get("curve"):
+                    print(f"{peer}: validation NDCG@10 per epoch {r['curve']}, "
+                          f"{r['fit_seconds']:.0f} s in all")  # fmt: skip
+        print(json.dumps({"dataset": name, "deepfm": deepfm, "peers": peers}, default=str),
+              file=sys.stderr)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ def test_torchrun_train_prints_one_json_and_saves_one_model_that_matches_one_pro
     assert written == [model_dir.name]  # one model, no half-written copy beside it
     assert "waiting for another process" not in proc.stderr  # only rank 0 wrote it
     ranker = DeepFMRanker.load(model_dir, device="cpu")
+    # the default ranker: the history read in order, trained with a softmax over the catalog
+    assert ranker.trained.model.embedding.sequence is not None
+    assert ranker.trained.loss == "softmax"
     user = ranker.users[0]
     top = ranker.top_k(user, k=5)
     assert len(top) == 5 and not {item for item, _ in top} & ranker.seen(user)

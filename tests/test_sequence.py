@@ -195,3 +195,25 @@ def test_two_fits_one_on_a_loaded_machine_have_equal_weights(data):
         torch.set_num_threads(before)
     for name, value in quiet.items():
         assert torch.equal(value, loaded[name]), name
+
+
+# ---- streamed and data-parallel fits ----------------------------------------------------------
+
+
+def test_a_streamed_fit_trains_the_sequence_field(data, tmp_path):
+    from rag_recs.data.stream import ParquetStream
+    from rag_recs.ranker.stream_fit import fit_stream
+
+    inter = data.interactions.sort_values("timestamp", kind="stable")
+    path = tmp_path / "inter.parquet"
+    inter[["user_id", "item_id", "timestamp"]].to_parquet(path, index=False, row_group_size=400)
+    for loss in ("softmax", "sampled_softmax"):
+        config = _config(epochs=3, loss=loss, softmax_negatives=32)
+        trained = fit_stream(ParquetStream(path, batch_rows=400), config).trained
+        assert trained.loss == loss
+        torch.manual_seed(config.seed)  # the fit's first draws are the model's initial weights
+        initial = build_model(trained.feature_map, config).embedding.sequence
+        encoder = trained.model.embedding.sequence
+        assert encoder is not None
+        assert not torch.equal(encoder.blocks[0].qkv.weight, initial.blocks[0].qkv.weight)
+        assert trained.log.losses[-1] < trained.log.losses[0]

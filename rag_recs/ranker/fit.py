@@ -122,15 +122,17 @@ def fit(
             epoch_data = examples.sampled(train_rows, trained.index, config, rng, loss)
     if not validate_on:
         validate = None
-    steps_config = implicit_steps(config, trained.loss) if objective == "implicit" else config
+    steps_config = implicit_steps(config) if objective == "implicit" else config
     trained.log = train_epochs(model, epoch_data, steps_config, validate, device, epochs)
     return trained
 
 
-def implicit_steps(config: RankerConfig, loss: str) -> RankerConfig:
-    """Implicit steps are bigger than labelled ones: the learning rate, square-root scaled by
-    the rows a step scores (bce: each positive and its negatives; a softmax: the positives)."""
-    rows = config.implicit_batch * (1 + config.negatives if loss == "bce" else 1)
+def implicit_steps(config: RankerConfig) -> RankerConfig:
+    """Implicit steps are bigger than labelled ones: the learning rate, square-root scaled.
+
+    The same scale for every loss (x2.1 at the defaults): on MovieLens-100K the softmax
+    reached a better validation NDCG at 2.8e-3 than at 0.7e-3 (docs/protocols.md)."""
+    rows = config.implicit_batch * (1 + config.negatives)
     return config.model_copy(update={"lr": config.lr * (rows / config.batch_size) ** 0.5})
 
 

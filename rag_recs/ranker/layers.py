@@ -274,5 +274,7 @@ class MLP(nn.Module):
         first = self.net[0]
         assert isinstance(first, nn.Linear)
         hidden = F.linear(query, first.weight[:, : query.shape[-1]], first.bias)  # [B, H]
-        hidden = (hidden.unsqueeze(1) + projected).relu_()  # [B, M, H]; net[1] is this ReLU
-        return self.net[2:](hidden).squeeze(-1)  # [B, M]
+        hidden = hidden.unsqueeze(1) + projected  # [B, M, H]
+        if len(self.net) == 1:  # no hidden layer: the first layer is the output
+            return hidden.squeeze(-1)  # [B, M]
+        return self.net[2:](hidden.relu_()).squeeze(-1)  # [B, M]; net[1] is this ReLU

@@ -132,7 +132,7 @@ def fit_stream(
         trained.recent = result.history_of(newest)
 
     epoch_data = _epochs(stream, result, held, config, rng)
-    steps = implicit_steps(config, trained.loss)
+    steps = implicit_steps(config)
     trained.log = train_epochs(model, epoch_data, steps, validate, device, epochs)
     if keep_order:  # serving reads each user's items oldest first, and their newest as history
         result.seen = stream.seen_index(scan, ring_len=length + 2, into=seen)
