@@ -9,7 +9,7 @@ global batch, the step count and the learning rate are those of one process; ran
 
 Epoch time is the gradient steps of one epoch (no sampling, no validation), averaged over the
 fit; samples/s counts every rank's samples. torchrun gives each rank one thread
-(OMP_NUM_THREADS=1); one process picks its own thread count each epoch.
+(OMP_NUM_THREADS=1); one process trains on ``train_threads`` (1 by default).
 
     RAG_RECS_ML100K=../shared/data/ml-100k python benchmarks/ddp_ml100k.py [--nproc 2]
 """

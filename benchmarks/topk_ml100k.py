@@ -142,7 +142,7 @@ def deepfm_runs(data, variants: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def peer_runs(data, models: list[str], extra: list[str]) -> dict[str, dict]:
+def peer_runs(data, models: list[str], extra: list[str], cached_only: bool) -> dict[str, dict]:
     """The RecBole peers trained in their own environment on our split; our metrics score their
     top-10 lists (skipped when the environment is missing)."""
     from rag_recs.data.schema import ITEM, USER
@@ -159,7 +159,11 @@ def peer_runs(data, models: list[str], extra: list[str]) -> dict[str, dict]:
     targets = dict(zip(test[USER], test[ITEM], strict=True))
     out = {}
     for model in models:
-        r = run_topk_peer(model, train, users, catalog, extra_args=extra, cache=PEER_CACHE)
+        r = run_topk_peer(model, train, users, catalog, extra_args=extra, cache=PEER_CACHE,
+                          cached_only=cached_only)  # fmt: skip
+        if r is None:
+            print(f"{model}: no kept result (--cached-peers)", file=sys.stderr)
+            continue
         lists = [r["top10"].get(u, []) for u in users]
         ranks = [lst.index(targets[u]) if targets[u] in lst else None for u, lst in
                  zip(users, lists, strict=True)]  # fmt: skip
@@ -203,6 +207,11 @@ def main() -> None:
     parser.add_argument(
         "--peer-args", default="", help="extra arguments for benchmarks/peers/recbole_topk.py"
     )
+    parser.add_argument(
+        "--cached-peers",
+        action="store_true",
+        help="show only peer results already kept under .bench/peer-results (no training)",
+    )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     os.environ["RAG_RECS_ML100K"] = str(ml100k_path())
@@ -220,7 +229,8 @@ def main() -> None:
         popularity.update(epochs=None)
         deepfm = deepfm_runs(data, {v: VARIANTS[v] for v in args.variants})
         models = args.peers if number == 0 else args.side_peers
-        peers = peer_runs(data, models, args.peer_args.split()) if models else {}
+        extra = args.peer_args.split()
+        peers = peer_runs(data, models, extra, args.cached_peers) if models else {}
         rows = [row("Popularity", popularity)]
         rows += [row(n, r) for n, r in {**deepfm, **peers}.items()]
         print_table(

@@ -133,6 +133,7 @@ def test_a_saved_sequence_model_loads_and_scores_the_same(data, tmp_path):
     assert meta["loss"] == "softmax"
     assert meta["config"]["history_encoder"] == "sequence"
     assert meta["config"]["train_threads"] == 1
+    assert meta["config"]["hidden"] == []  # the widths used, not "auto"
     loaded = DeepFMRanker.load(path, device="cpu")
     assert loaded.trained.loss == "softmax"
     rows = np.arange(1, 41)
@@ -156,13 +157,14 @@ def test_every_encoder_and_loss_trains(data, encoder, loss):
 def test_labelled_data_keeps_the_binary_loss(data):
     ranker = DeepFMRanker(_config(objective="explicit")).fit(data)
     assert ranker.trained.loss == "bce"
+    assert ranker.trained.config.hidden == (128, 64)
 
 
 def test_the_encoder_is_trained(data):
     config = _config()
     ranker = DeepFMRanker(config).fit(data)
     torch.manual_seed(config.seed)  # the fit's first draws are the model's initial weights
-    initial = build_model(ranker.trained.feature_map, config)
+    initial = build_model(ranker.trained.feature_map, ranker.trained.config)
     encoder = ranker.trained.model.embedding.sequence
     assert not torch.equal(encoder.position, initial.embedding.sequence.position)
     assert not torch.equal(
@@ -212,7 +214,7 @@ def test_a_streamed_fit_trains_the_sequence_field(data, tmp_path):
         trained = fit_stream(ParquetStream(path, batch_rows=400), config).trained
         assert trained.loss == loss
         torch.manual_seed(config.seed)  # the fit's first draws are the model's initial weights
-        initial = build_model(trained.feature_map, config).embedding.sequence
+        initial = build_model(trained.feature_map, trained.config).embedding.sequence
         encoder = trained.model.embedding.sequence
         assert encoder is not None
         assert not torch.equal(encoder.blocks[0].qkv.weight, initial.blocks[0].qkv.weight)

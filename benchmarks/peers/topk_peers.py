@@ -68,7 +68,8 @@ def run_topk_peer(
     timeout: float | None = None,
     workdir: str | Path | None = None,
     cache: str | Path | None = None,
-) -> dict[str, Any]:
+    cached_only: bool = False,
+) -> dict[str, Any] | None:
     """Train `model` on `train` in its peer venv and return its top-k for each of `users`.
 
     Writes train.csv (user_id,item_id,timestamp in leave-one-out order), items.csv (the whole
@@ -82,7 +83,8 @@ def run_topk_peer(
     The peer's stderr (its log) goes to this process's stderr. With ``cache`` (a directory),
     a result is kept under a hash of the model, its arguments and every input file, and a later
     call with the same inputs returns it (with ``"cached_at"``: when it was measured) instead of
-    training again: a converged peer can take hours.
+    training again: a converged peer can take hours. With ``cached_only`` a result not kept
+    yet gives None instead of a run.
     """
     if model not in TOPK_PEERS:
         raise ValueError(f"unknown top-K peer {model!r}; known: {sorted(TOPK_PEERS)}")
@@ -112,6 +114,8 @@ def run_topk_peer(
                 user_of[u]: [item_of[i] for i in items] for u, items in result["top10"].items()
             }
             return result
+        if cached_only:
+            return None
         command = [
             str(peer_python(env)),
             str(PEERS_DIR / script),

@@ -64,6 +64,18 @@ def loss_of(objective: str, n_items: int, config: RankerConfig) -> str:
     return "softmax" if n_items <= config.softmax_items else "sampled_softmax"
 
 
+BINARY_HIDDEN = (128, 64)  # the MLP of a binary loss (CTR, bce)
+CATALOG_HIDDEN: tuple[int, ...] = ()  # a softmax's: scored for every (row, item) pair
+
+
+def with_hidden(config: RankerConfig, loss: str) -> RankerConfig:
+    """``config`` with its MLP widths set (``hidden=None`` resolved for ``loss``)."""
+    if config.hidden is not None:
+        return config
+    hidden = BINARY_HIDDEN if loss == "bce" else CATALOG_HIDDEN
+    return config.model_copy(update={"hidden": hidden})
+
+
 def catalog_loss(loss: str, counts: np.ndarray, config: RankerConfig) -> CatalogLoss | None:
     """The loss object of a softmax ``loss`` (None for bce); ``counts`` [n_items] are the
     items' training interactions: the sampled softmax draws items in proportion to
@@ -88,6 +100,8 @@ def fit(
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     objective = objective_of(dataset, config)
+    loss = loss_of(objective, len(dataset.catalog) if dataset.has_users else 0, config)
+    config = with_hidden(config, loss)  # the saved config names the widths used
     history_len = config.history_len if dataset.has_users and dataset.has_time else 0
     fmap = FeatureMap.fit(
         dataset,
@@ -99,7 +113,7 @@ def fit(
     model = build_model(fmap, config).to(device)
     inter = dataset.interactions.reset_index(drop=True)
     validate_on = bool(early_stopping and config.patience)
-    trained = Trained(config, fmap, model, objective, dataset.fingerprint, TrainLog())
+    trained = Trained(config, fmap, model, objective, dataset.fingerprint, TrainLog(), loss=loss)
     if not dataset.has_users:
         examples = Examples(fmap.encode(inter, "context"), None, None, None)
         labels = torch.tensor(inter[LABEL].to_numpy(np.float32))
@@ -115,11 +129,10 @@ def fit(
             epoch_data = examples.labelled(train_rows, labels, config.batch_size)
         else:
             assert trained.index is not None
-            trained.loss = loss_of(objective, trained.index.n_items, config)
             train_rows, validate = _implicit_validation(examples, trained, rng, validate_on)
             counts = trained.index.popularity[1:]
-            loss = catalog_loss(trained.loss, counts, config)
-            epoch_data = examples.sampled(train_rows, trained.index, config, rng, loss)
+            catalog = catalog_loss(loss, counts, config)
+            epoch_data = examples.sampled(train_rows, trained.index, config, rng, catalog)
     if not validate_on:
         validate = None
     steps_config = implicit_steps(config) if objective == "implicit" else config

@@ -37,6 +37,7 @@ from rag_recs.ranker.fit import (
     loss_of,
     ndcg_validation,
     sampled_candidates,
+    with_hidden,
 )
 from rag_recs.ranker.sampling import SeenSegments, pair_keys
 from rag_recs.ranker.train import Epoch, TrainLog, train_epochs
@@ -92,6 +93,8 @@ def fit_stream(
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     scan = scan or stream.scan()
+    loss = loss_of("implicit", scan.n_items, config)
+    config = with_hidden(config, loss)  # the saved config names the widths used
     length = config.history_len if scan.has_time else 0
     skeleton = _skeleton(scan)
     fmap = FeatureMap.fit(skeleton, history_len=length, user_rows=config.user_rows)
@@ -101,8 +104,7 @@ def fit_stream(
     index = InteractionIndex(scan.users, scan.items, seen.indptr, seen.indices, seen.liked)
     _, user_table = fmap.side_table(skeleton, "user")
     _, item_table = fmap.side_table(skeleton, "item")
-    trained = Trained(config, fmap, model, "implicit", scan.fingerprint, TrainLog())
-    trained.loss = loss_of("implicit", scan.n_items, config)
+    trained = Trained(config, fmap, model, "implicit", scan.fingerprint, TrainLog(), loss=loss)
     trained.index, trained.user_table, trained.item_table = index, user_table, item_table
     result = StreamFit(trained, scan, seen, repeats)
 

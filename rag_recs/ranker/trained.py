@@ -33,6 +33,7 @@ def resolve_device(name: str) -> torch.device:
 def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
     """The one place a DeepFM is built: its shape follows the feature map."""
     n_sparse, n_dense, n_bags = feature_map.sizes
+    assert config.hidden is not None, "the fit resolves the MLP widths first"
     sequence, sequence_at = None, None
     if config.history_encoder == "sequence" and feature_map.history_len:
         # the history's place among the query's bags (user fields, then context fields)
