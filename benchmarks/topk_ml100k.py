@@ -109,7 +109,7 @@ def load(name: str):
             "a 10% random sample of MovieLens-100K's users"
         )
     if name == "catalog":
-        shape = {"n_users": 20_000, "n_items": 5_000, "n_interactions": 100_000}
+        shape = {"n_users": 10_000, "n_items": 3_000, "n_interactions": 60_000}
         if hasattr(synthetic, "generate_catalog"):
             data = synthetic.generate_catalog(**shape, titles=False, text=False)
             return data, "generate_catalog, ids only"
@@ -213,6 +213,13 @@ def main() -> None:
         help="show only peer results already kept under .bench/peer-results (no training)",
     )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--catalog-variants",
+        nargs="*",
+        default=[next(iter(VARIANTS)), DEFAULT],
+        choices=list(VARIANTS),
+        help="the DeepFM variants on the generated catalog data (the largest)",
+    )
     args = parser.parse_args()
     os.environ["RAG_RECS_ML100K"] = str(ml100k_path())
     import torch
@@ -227,7 +234,8 @@ def main() -> None:
         inter = data.interactions
         popularity = evaluate_loo(data, [Popularity()])[0]
         popularity.update(epochs=None)
-        deepfm = deepfm_runs(data, {v: VARIANTS[v] for v in args.variants})
+        chosen = args.catalog_variants if name == "catalog" else args.variants
+        deepfm = deepfm_runs(data, {v: VARIANTS[v] for v in chosen})
         models = args.peers if number == 0 else args.side_peers
         extra = args.peer_args.split()
         peers = peer_runs(data, models, extra, args.cached_peers) if models else {}
