@@ -12,8 +12,7 @@ Then, each in its own process (peak RSS from ``/usr/bin/time -f %M``, as ``scali
   .fit_stream(...)`` saved in a workspace (what ``rag-recs train --stream`` does, one epoch);
 - ``memory``: ``load_dataset(FILE)`` and the same one-epoch fit in memory, saved likewise.
 
-Both train on ``--threads`` threads (default 1): on a small shared machine the per-epoch thread
-probe makes times depend on what else runs at that moment.
+Both train on ``--threads`` threads (default 1, as the ranker's default).
 
 ``--user-rows N`` caps the user embedding rows of both paths (``RankerConfig.user_rows``: more
 users share rows by hash), so the model stops growing with the users.
@@ -133,7 +132,7 @@ def main() -> None:
     parser.add_argument("--row-group", type=int, default=1 << 20, help="rows per row group")
     parser.add_argument("--batch-rows", type=int, default=1 << 16, help="rows per streamed batch")
     parser.add_argument(
-        "--threads", type=int, default=1, help="train_threads of both paths (0: each epoch probes)"
+        "--threads", type=int, default=1, help="train_threads of both paths (0: torch's default)"
     )
     parser.add_argument(
         "--user-rows", type=int, default=0, help="RankerConfig.user_rows of both paths (0: exact)"
