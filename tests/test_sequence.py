@@ -182,9 +182,9 @@ def test_two_fits_one_on_a_loaded_machine_have_equal_weights(data):
     """The thread count is fixed by the config, not chosen by timing: a busy machine cannot
     change it, nor the order of float sums."""
     before = torch.get_num_threads()
-    torch.set_num_threads(2)  # what a default fit may use; the suite runs on one (conftest)
+    torch.set_num_threads(2)  # more than the default fit uses; the suite runs on one (conftest)
     try:
-        config = _config(epochs=3, train_threads=2)
+        config = _config(epochs=3)  # the default train_threads
         quiet = DeepFMRanker(config).fit(data).trained.model.state_dict()
         busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(3)]
         try:
