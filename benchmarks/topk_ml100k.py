@@ -251,7 +251,7 @@ def main() -> None:
         if number == 0:
             for variant, r in deepfm.items():
                 print_table(
-                    f"{variant}: validation NDCG over the full list (held-out last items of "
+                    f"{variant}: validation NDCG over the full list (held-out last items of up to "
                     "500 users, the early-stopping metric) against training seconds",
                     ["epoch", "seconds", "validation NDCG"],
                     [[str(e + 1), f"{s:.1f}", f"{v:.4f}"] for e, (s, v) in enumerate(r["curve"])],
