@@ -50,10 +50,14 @@ class DeepFM(nn.Module):
         self.mlp = MLP(n_fields * dim, hidden, dropout)
         self.bias = nn.Parameter(torch.zeros(()))
 
-    def forward(self, query: Tensors, items: Tensors | None = None) -> torch.Tensor:
+    def forward(
+        self, query: Tensors, items: Tensors | None = None, within_rows: bool = False
+    ) -> torch.Tensor:
         """Logits [B] for a query alone (a generic CTR row), else [B, M] for its M items.
 
         ``items`` has leading shape [B, M], or [1, M] for the same M items for every query.
+        ``within_rows`` (M > 1): for a loss that compares a row's items only (a softmax); see
+        :meth:`score`.
         """
         if items is not None and items.sparse.shape[1] == 1 and len(items) == len(query):
             return self._one_item(query, items).unsqueeze(1)  # [B, 1]
@@ -64,7 +68,7 @@ class DeepFM(nn.Module):
             vectors = rows[..., : self.embedding.dim].flatten(1)
             return self.bias + linear_and_pairs(rows) + self.mlp(vectors)
         q_vec, q_w = self.embed_query(query)  # [B, Fq, d], [B, Fq]
-        return self.score(query, self.item_side(items), (q_vec, q_w))
+        return self.score(query, self.item_side(items), (q_vec, q_w), within_rows)
 
     def embed_query(self, query: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
         """The query's field vectors [B, Fq, d] and first-order weights [B, Fq]."""
@@ -102,11 +106,17 @@ class DeepFM(nn.Module):
         query: Tensors,
         side: ItemSide,
         embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
+        within_rows: bool = False,
     ) -> torch.Tensor:
         """Logits [B, M] of a query's M items, given the items' :meth:`item_side`.
 
         FM over query + item fields = FM(query) + FM(item) + <sum of query vectors, sum of item
         vectors>: for items shared by every query ([1, M]) the cross term is one matrix product.
+
+        ``within_rows``: the terms every item of a row shares (the bias, the query's own FM
+        terms, a one-layer MLP's query part) are multiplied by zero. A softmax over a row cannot
+        see them, so their true gradient is zero; float rounding makes it ~1e-9, which Adam's
+        normalisation would turn into learning-rate-sized random steps. Times zero, it is zero.
         """
         q_vec, q_w = embedded or self.embed_query(query)
         q_sum = q_vec.sum(1)  # [B, d]
@@ -115,7 +125,9 @@ class DeepFM(nn.Module):
             cross = q_sum @ side.sums[0].T  # [B, M]
         else:
             cross = torch.bmm(side.sums, q_sum.unsqueeze(-1)).squeeze(-1)  # [B, M]
-        mlp = self.mlp.forward_projected(q_vec.flatten(1), side.hidden)
+        if within_rows:
+            own = own * 0.0
+        mlp = self.mlp.forward_projected(q_vec.flatten(1), side.hidden, within_rows)
         return own.unsqueeze(1) + side.linear + cross + mlp
 
 

@@ -264,16 +264,22 @@ class MLP(nn.Module):
         assert isinstance(first, nn.Linear)
         return F.linear(items, first.weight[:, first.in_features - items.shape[-1] :])
 
-    def forward_projected(self, query: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
+    def forward_projected(
+        self, query: torch.Tensor, projected: torch.Tensor, within_rows: bool = False
+    ) -> torch.Tensor:
         """The tower over ``cat(query, item)`` for M items per query, without repeating the query.
 
         ``query`` [B, Q] and ``projected`` [B or 1, M, H] (from :meth:`project_items`) -> logits
         [B, M]. The first layer is linear, so W @ cat(q, i) = W_q @ q + W_i @ i: the query's part
         is computed once, not M times, and the items' part once for all queries.
+        ``within_rows``: without a hidden layer the query's part is the same for every item of
+        a row, and is multiplied by zero (see :meth:`DeepFM.score`).
         """
         first = self.net[0]
         assert isinstance(first, nn.Linear)
         hidden = F.linear(query, first.weight[:, : query.shape[-1]], first.bias)  # [B, H]
+        if len(self.net) == 1 and within_rows:  # no hidden layer: the query's part is shared
+            hidden = hidden * 0.0
         hidden = hidden.unsqueeze(1) + projected  # [B, M, H]
         if len(self.net) == 1:  # no hidden layer: the first layer is the output
             return hidden.squeeze(-1)  # [B, M]

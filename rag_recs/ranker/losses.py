@@ -37,7 +37,7 @@ class FullSoftmax:
         self, model: torch.nn.Module, query: Tensors, targets: torch.Tensor, items: Tensors
     ) -> torch.Tensor:
         catalog = items.take(slice(1, None)).take((None, slice(None)))  # [1, n_items] fields
-        logits = model(query, catalog)  # [B, n_items]
+        logits = model(query, catalog, within_rows=True)  # [B, n_items]
         return F.cross_entropy(logits, targets - 1)
 
 
@@ -62,7 +62,7 @@ class SampledSoftmax:
         b = len(targets)
         # one forward over the batch's positives and the drawn items, shared by every row
         rows = torch.cat([targets, drawn + 1]).unsqueeze(0)  # [1, B + K]
-        logits = model(query, items.take(rows))  # [B, B + K]
+        logits = model(query, items.take(rows), within_rows=True)  # [B, B + K]
         positive = logits.diagonal()[:, None]  # [B, 1]: row b's own positive, column b
         sampled = logits[:, b:] - self.log_kq.to(logits.device)[drawn]  # [B, K]
         sampled = sampled.masked_fill(drawn[None, :] + 1 == targets[:, None], float("-inf"))
