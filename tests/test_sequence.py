@@ -168,7 +168,7 @@ def test_the_encoder_is_trained(data):
     encoder = ranker.trained.model.embedding.sequence
     assert not torch.equal(encoder.position, initial.embedding.sequence.position)
     assert not torch.equal(
-        encoder.blocks[0].qkv.weight, initial.embedding.sequence.blocks[0].qkv.weight
+        encoder.blocks[0].query.weight, initial.embedding.sequence.blocks[0].query.weight
     )
 
 
@@ -217,5 +217,5 @@ def test_a_streamed_fit_trains_the_sequence_field(data, tmp_path):
         initial = build_model(trained.feature_map, trained.config).embedding.sequence
         encoder = trained.model.embedding.sequence
         assert encoder is not None
-        assert not torch.equal(encoder.blocks[0].qkv.weight, initial.blocks[0].qkv.weight)
+        assert not torch.equal(encoder.blocks[0].query.weight, initial.blocks[0].query.weight)
         assert trained.log.losses[-1] < trained.log.losses[0]

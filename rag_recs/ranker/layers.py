@@ -179,7 +179,10 @@ class _CausalBlock(nn.Module):
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
+        # no key bias: it adds the same q.b to every score of a query, which the softmax over
+        # keys cannot see (its gradient is zero but for rounding, which Adam would amplify)
+        self.query, self.key = nn.Linear(dim, dim), nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.drop = nn.Dropout(dropout)
@@ -187,9 +190,11 @@ class _CausalBlock(nn.Module):
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, newest_only: bool) -> torch.Tensor:
         """x [N, L, dim], allowed [N, 1, L, L] -> [N, L, dim] (or [N, 1, dim] newest only)."""
         n, length, dim = x.shape
-        q, k, v = self.qkv(self.norm1(x)).chunk(3, -1)  # [N, L, dim] each
+        h = self.norm1(x)
+        k, v = self.key(h), self.value(h)  # [N, L, dim] each
         if newest_only:
-            q, x, allowed = q[:, :1], x[:, :1], allowed[:, :, :1]
+            h, x, allowed = h[:, :1], x[:, :1], allowed[:, :, :1]
+        q = self.query(h)  # [N, l, dim]
 
         def heads(t: torch.Tensor) -> torch.Tensor:  # [N, l, dim] -> [N, heads, l, dim / heads]
             return t.reshape(n, t.shape[1], self.heads, dim // self.heads).transpose(1, 2)
