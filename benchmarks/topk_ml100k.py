@@ -186,7 +186,7 @@ def row(name: str, r: dict) -> list[str]:
     epochs = r.get("epochs")
     best = r.get("best_epoch")
     ran = "-" if epochs is None else f"{epochs}" + ("" if best is None else f" (best {best})")
-    when = f" [measured {r['cached_at']}]" if r.get("cached_at") else ""
+    when = f" (measured {r['cached_at']})" if r.get("cached_at") else ""  # no [ ]: rich markup
     return [
         name + when,
         f"{r['recall@10']:.4f}",
