@@ -91,10 +91,12 @@ class Cached(RankerScorer):
 
 make = {"DeepFM": lambda: Cached(config), "Popularity": Popularity, "ItemKNN": ItemKNN,
         "UserKNN": lambda: UserKNN(50)}
-models = list(make) if model == "all" else [model]  # all: what evaluate --baselines runs
+# all: what evaluate --baselines runs; baselines: the same without the ranker
+models = {"all": list(make), "baselines": list(make)[1:]}.get(model, [model])
 results = evaluate_loo(data, [make[m]() for m in models], max_users=users or None,
                        seed=config.seed)
-print(json.dumps({**results[0], "baselines": {r["model"]: r for r in results[1:]}}))
+top = results[0] if models[0] == "DeepFM" else {}
+print(json.dumps({**top, "baselines": {r["model"]: r for r in results if r is not top}}))
 """
 
 
@@ -154,9 +156,14 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
     result["rows"] = steps["generate"].get("output", {}).get("rows")
     log(size, "generated", steps["generate"])
     extra = json.dumps({"epochs": args.epochs} if args.epochs else {})
-    steps["train"] = measure([py, "-c", TRAIN, str(data), str(ws), extra], ours, args.budget_s)
-    log(size, "trained", steps["train"])
+    ranker = not args.ranker_max_users or n_users <= args.ranker_max_users
+    if ranker:
+        steps["train"] = measure([py, "-c", TRAIN, str(data), str(ws), extra], ours, args.budget_s)
+        log(size, "trained", steps["train"])
     for model in args.models:
+        if model == "DeepFM" and not ranker:
+            steps["DeepFM/today"] = steps["DeepFM/chunked"] = {"status": "not run (training)"}
+            continue
         for path in ("today", "chunked"):
             key = f"{model}/{path}"
             need = today_estimate_gib(model, n_users, n_items, args.sample_users)
@@ -167,8 +174,9 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
             command = [py, "-c", EVALUATE, str(data), str(ws), model, str(args.sample_users), extra]
             steps[key] = measure(command, theirs if path == "today" else ours, args.budget_s)
             log(size, key, steps[key])
-    if args.epochs:  # the CLI has no epoch option: the same scorers in one process instead
-        cli = [py, "-c", EVALUATE, str(data), str(ws), "all", str(args.cli_users), extra]
+    if args.epochs or not ranker:  # the CLI has no epoch option: the same scorers instead
+        which = "all" if ranker else "baselines"
+        cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(args.cli_users), extra]
     else:
         cli = [py, "-m", "rag_recs", "evaluate", "--data", str(data), "--protocol", "loo"]
         cli += ["--baselines", "--json", "--workspace", str(ws), "--users", str(args.cli_users)]
@@ -229,14 +237,14 @@ def tables(results: list[dict], args: argparse.Namespace) -> None:
         out = cli.get("output", {})
         base = out.get("baselines", {})
         pop = base.get("Popularity", {}).get("recall@10")
-        ranker = out.get("recall@10")
+        ranker = out.get("recall@10") if out.get("model") == "DeepFM" else None
         rows.append([
             f"{r['n_users']:,} x {r['n_items']:,}", f"{r.get('rows') or 0:,}",
             f"{train.get('wall_s', 0):.0f}", cell(train, "rss"),
             f"{cli.get('wall_s', 0):.0f}", cell(cli, "rss") if cli else "-",
             f"{ranker:.4f}" if ranker is not None else "-",
             f"{pop:.4f}" if pop is not None else "-",
-            "yes" if ranker is not None and pop is not None and ranker > pop else "no",
+            "-" if ranker is None or pop is None else ("yes" if ranker > pop else "no"),
         ])  # fmt: skip
     how = "evaluate_loo with the four models" if args.epochs else "rag-recs evaluate"
     print_table(
@@ -261,6 +269,9 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=3600.0)
     parser.add_argument(
         "--epochs", type=int, default=0, help="cap the ranker's epochs (0: the default fit)"
+    )
+    parser.add_argument(
+        "--ranker-max-users", type=int, default=0, help="train the ranker up to this many users"
     )
     parser.add_argument("--work", type=Path, default=None, help="keep data and models here")
     args = parser.parse_args()
