@@ -21,14 +21,8 @@ from rag_recs.data.schema import Dataset
 from rag_recs.data.synthetic import generate
 from rag_recs.errors import DataError, RagRecsError
 from rag_recs.retrieval import HistoryStore, LazyEmbeddings, build_documents, overlap
-from rag_recs.retrieval.embeddings import (
-    DEFAULT_MODEL,
-    MINILM,
-    MINILM_BF16,
-    STATIC_DIMS,
-    resolve_model,
-    static_dir,
-)
+from rag_recs.retrieval.distill import STATIC_DIMS, static_dir
+from rag_recs.retrieval.embeddings import DEFAULT_MODEL, MINILM, MINILM_BF16, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -409,5 +403,5 @@ def test_like_x_through_the_store_uses_item_vectors(tmp_path: Path, embeddings, 
     cited = {i.item_id: i.evidence.similarity for i in answer.items if i.evidence.similarity}
     assert cited and all(abs(s - dict(near).get(i, s)) < 1e-6 for i, s in cited.items())
     # free text that is no title is searched among the item documents
-    matched, found, how = assistant.like_items("football and tennis")
+    matched, found, how = assistant.pipeline.like_items("football and tennis")
     assert how == "item vectors" and matched == "football and tennis" and found

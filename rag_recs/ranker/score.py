@@ -20,8 +20,8 @@ from rag_recs.data.schema import ITEM, USER
 from rag_recs.errors import ModelError
 from rag_recs.ranker.deepfm import ItemSide
 from rag_recs.ranker.features import HISTORY, Tensors
-from rag_recs.ranker.fit import Trained
 from rag_recs.ranker.train import predict_logits
+from rag_recs.ranker.trained import Trained
 
 T = TypeVar("T")
 CHUNK_SCORES = 1 << 22  # logits per chunk of users in top_k_rows (16 MiB)
