@@ -100,8 +100,9 @@ print(json.dumps({**top, "baselines": {r["model"]: r for r in results if r is no
 """
 
 
-def measure(command: list[str], env: dict[str, str], budget: float) -> dict:
-    """Wall seconds, peak RSS (MiB) and the last JSON line of one process."""
+def measure(command: list[str], env: dict[str, str], budget: float, cwd: Path = ROOT) -> dict:
+    """Wall seconds, peak RSS (MiB) and the last JSON line of one process, run in ``cwd``
+    (``python -c`` puts the working directory first on the path: it picks the package)."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.perf_counter()
         try:
@@ -110,7 +111,7 @@ def measure(command: list[str], env: dict[str, str], budget: float) -> dict:
                 capture_output=True,
                 text=True,
                 env=env,
-                cwd=ROOT,
+                cwd=cwd,
                 timeout=budget,
             )
         except subprocess.TimeoutExpired:
@@ -172,7 +173,10 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
                 log(size, key, steps[key])
                 continue
             command = [py, "-c", EVALUATE, str(data), str(ws), model, str(args.sample_users), extra]
-            steps[key] = measure(command, theirs if path == "today" else ours, args.budget_s)
+            if path == "today":
+                steps[key] = measure(command, theirs, args.budget_s, cwd=today)
+            else:
+                steps[key] = measure(command, ours, args.budget_s)
             log(size, key, steps[key])
     if args.epochs or not ranker:  # the CLI has no epoch option: the same scorers instead
         which = "all" if ranker else "baselines"
@@ -196,6 +200,8 @@ def cell(step: dict, what: str) -> str:
     if step.get("status") != "ok":
         return step.get("status", "-")
     out = step["output"]
+    if "n_users" not in out:  # a baseline alone: its row is under "baselines"
+        out = next(iter(out.get("baselines", {}).values()), {})
     if what == "rss":
         return f"{step['peak_rss_mb'] / 1024:.2f}"
     if what == "ms_user":
@@ -213,8 +219,7 @@ def tables(results: list[dict], args: argparse.Namespace) -> None:
             )
             speedup = "-"
             if today.get("status") == "ok" and new.get("status") == "ok":
-                a = today["output"]["score_seconds"] / today["output"]["n_users"]
-                b = new["output"]["score_seconds"] / new["output"]["n_users"]
+                a, b = (float(cell(step, "ms_user")) for step in (today, new))
                 speedup = f"{a / b:.1f}x"
             rows.append([
                 f"{r['n_users']:,} x {r['n_items']:,}", model,
