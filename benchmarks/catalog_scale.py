@@ -179,8 +179,9 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
                 steps[key] = measure(command, ours, args.budget_s)
             log(size, key, steps[key])
     if args.epochs or not ranker:  # the CLI has no epoch option: the same scorers instead
-        which = "all" if ranker else "baselines"
-        cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(args.cli_users), extra]
+        # without the ranker, the baselines rank every user: the whole evaluation's memory
+        which, users = ("all", args.cli_users) if ranker else ("baselines", 0)
+        cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(users), extra]
     else:
         cli = [py, "-m", "rag_recs", "evaluate", "--data", str(data), "--protocol", "loo"]
         cli += ["--baselines", "--json", "--workspace", str(ws), "--users", str(args.cli_users)]
@@ -252,6 +253,7 @@ def tables(results: list[dict], args: argparse.Namespace) -> None:
             "-" if ranker is None or pop is None else ("yes" if ranker > pop else "no"),
         ])  # fmt: skip
     how = "evaluate_loo with the four models" if args.epochs else "rag-recs evaluate"
+    how += " (sizes without the ranker: the three baselines on every user)"
     print_table(
         f"{how} --protocol loo --baselines --users {args.cli_users:,}"
         + (f" (ranker capped at {args.epochs} epochs)" if args.epochs else ""),
