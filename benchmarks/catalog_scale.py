@@ -243,7 +243,7 @@ def tables(results: list[dict], args: argparse.Namespace) -> None:
         out = cli.get("output", {})
         base = out.get("baselines", {})
         pop = base.get("Popularity", {}).get("recall@10")
-        ranker = out.get("recall@10") if out.get("model") == "DeepFM" else None
+        ranker = out.get("recall@10")  # the top level is the ranker's (absent without it)
         rows.append([
             f"{r['n_users']:,} x {r['n_items']:,}", f"{r.get('rows') or 0:,}",
             f"{train.get('wall_s', 0):.0f}", cell(train, "rss"),
