@@ -179,8 +179,8 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
                 steps[key] = measure(command, ours, args.budget_s)
             log(size, key, steps[key])
     if args.epochs or not ranker:  # the CLI has no epoch option: the same scorers instead
-        # without the ranker, the baselines rank every user: the whole evaluation's memory
-        which, users = ("all", args.cli_users) if ranker else ("baselines", 0)
+        # without the ranker, the baselines alone (on every user by default)
+        which, users = ("all", args.cli_users) if ranker else ("baselines", args.baseline_users)
         cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(users), extra]
     else:
         cli = [py, "-m", "rag_recs", "evaluate", "--data", str(data), "--protocol", "loo"]
@@ -253,7 +253,8 @@ def tables(results: list[dict], args: argparse.Namespace) -> None:
             "-" if ranker is None or pop is None else ("yes" if ranker > pop else "no"),
         ])  # fmt: skip
     how = "evaluate_loo with the four models" if args.epochs else "rag-recs evaluate"
-    how += " (sizes without the ranker: the three baselines on every user)"
+    alone = args.baseline_users or "all"
+    how += f" (sizes without the ranker: the three baselines, --users {alone})"
     print_table(
         f"{how} --protocol loo --baselines --users {args.cli_users:,}"
         + (f" (ranker capped at {args.epochs} epochs)" if args.epochs else ""),
@@ -271,6 +272,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sample-users", type=int, default=2000)
     parser.add_argument("--cli-users", type=int, default=5000)
+    parser.add_argument(
+        "--baseline-users", type=int, default=0, help="users the baselines-only step ranks (0: all)"
+    )
     parser.add_argument("--today-ref", default="fcc9cb2", help="git ref of today's code")
     parser.add_argument("--mem-limit-gib", type=float, default=12.0)
     parser.add_argument("--budget-s", type=float, default=3600.0)
