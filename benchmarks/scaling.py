@@ -19,8 +19,10 @@ measured process, as the kernel reports it to ``wait4``; no Python parent is cou
 RSS over the tree; it can miss short peaks). A step over ``--budget-s`` is killed with its
 process group and reported as over budget; a larger size then skips that step (and says so).
 
-Data: ``n_users = N / mean_activity`` (24, the generator's default), ``n_items =
-max(360, N // 500)``. Sizes up to ``--fast-above`` use the package's generator
+Data (``--shape topics``, the default): ``n_users = N / mean_activity`` (24, the generator's
+default), ``n_items = max(360, N // 500)``. ``--shape catalog`` uses
+``rag_recs.data.synthetic.generate_catalog`` instead (``N / 10`` users, ``N / 20`` items,
+power-law popularity, ids only). Sizes up to ``--fast-above`` use the package's generator
 (``rag_recs.data.synthetic.generate``, a Python loop: about 70 us an interaction at 360 items,
 slower as the topic pools grow); larger ones use ``generate_fast`` below, a vectorised variant
 with the same catalogue, tastes, activity, sessions, popularity and ratings. Only interactions
@@ -242,7 +244,13 @@ def write_data(n: int, path: Path, generator: str, mean_activity: float) -> dict
     """Child process: generate about ``n`` interactions, write them to ``path`` (Parquet)."""
     n_users, n_items = sizes_for(n, mean_activity)
     start = time.perf_counter()
-    if generator == "package":
+    if generator == "catalog":  # the catalog shape: 10 a user, n / 20 items, power-law, no ratings
+        from rag_recs.data.synthetic import generate_catalog
+
+        n_users, n_items = max(1, n // 10), max(360, n // 20)
+        frame = generate_catalog(n_users, n_items, n, titles=False, text=False, seed=SEED)
+        frame = frame.interactions
+    elif generator == "package":
         from rag_recs.data import generate
 
         frame = generate(
@@ -258,7 +266,7 @@ def write_data(n: int, path: Path, generator: str, mean_activity: float) -> dict
         "n_items": n_items,
         "rows": len(frame),
         "items_used": int(frame["item_id"].nunique()),
-        "mean_rating": float(frame["rating"].mean()),
+        "mean_rating": float(frame["rating"].mean()) if "rating" in frame else None,
         "generate_s": seconds,
         "file_bytes": path.stat().st_size,
     }
@@ -392,6 +400,8 @@ def run_size(n: int, args: argparse.Namespace, skip: dict[str, str], root: Path)
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     generator = "package" if n <= args.fast_above else "vectorised"
+    if args.shape == "catalog":
+        generator = "catalog"
     gen_cmd = [sys.executable, __file__, "--write-data", str(n), str(data), generator]
     gen_cmd += ["--mean-activity", str(args.mean_activity)]
     print(f"[{size_name(n)}] generating ({generator})", file=sys.stderr, flush=True)
@@ -699,6 +709,13 @@ def main() -> None:
         type=float,
         default=1e6,
         help="sizes above this use the vectorised generator (the package's is a Python loop)",
+    )
+    parser.add_argument(
+        "--shape",
+        choices=("topics", "catalog"),
+        default="topics",
+        help="topics: the demo generator's articles (24 reads a user); catalog: "
+        "generate_catalog's long tail (10 a user, N / 20 items, ids only)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="json + png here")
     parser.add_argument("--workdir", type=Path, default=None, help="data and workspaces here")

@@ -125,6 +125,22 @@ def test_evaluate_loo_json(files, ws):
     assert result["coverage"] > 0
 
 
+def test_evaluate_loo_json_with_baselines(files, ws):
+    plain = one_json(
+        cli(ws, "evaluate", "--data", str(files["small"]), "--protocol", "loo", "--json")
+    )
+    result = one_json(cli(ws, "evaluate", "--data", str(files["small"]), "--baselines", "--json"))
+    baselines = result.pop("baselines")
+    assert set(result) == set(plain)  # the ranker's top-level keys are unchanged
+    assert list(baselines) == ["Popularity", "ItemKNN (cosine)", "UserKNN (Jaccard, k=50)"]
+    metrics = {k for k in plain if k not in ("protocol", "train_samples_per_s")}
+    metrics = {k for k in metrics if not k.startswith("rows_")}
+    for name, row in baselines.items():
+        assert set(row) == metrics, name
+        assert 0.0 <= row["recall@10"] <= 1.0 and row["n_users"] == 40, name
+    assert baselines["Popularity"]["recall@10"] != baselines["UserKNN (Jaccard, k=50)"]["recall@10"]
+
+
 def test_evaluate_ctr_json(files, ws):
     result = one_json(
         cli(ws, "evaluate", "--data", str(files["small"]), "--protocol", "ctr", "--json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,22 @@ def test_health_and_openapi_docs(service):
     assert httpx.get(f"{url}/docs").status_code == 200
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     assert {"/ask", "/recommend", "/health"} <= set(paths)
+
+
+def test_docs_page_needs_nothing_from_outside(service):
+    """/docs works offline: every script, style sheet and icon it references, and the OpenAPI
+    document it loads, come from the service itself."""
+    url, _ = service
+    page = httpx.get(f"{url}/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
+    assets += re.findall(r"url: '([^']+)'", page.text)
+    kinds = {a.rsplit(".", 1)[-1] for a in assets}
+    assert {"js", "css", "png", "json"} <= kinds, assets  # script, styles, favicon, the API
+    for asset in assets:
+        assert asset.startswith("/"), f"{asset} is not served by the app"
+        answer = httpx.get(f"{url}{asset}")
+        assert answer.status_code == 200 and answer.content, asset
 
 
 def test_concurrent_requests_all_get_valid_answers(service):

@@ -201,8 +201,8 @@ def recommend(
     json: Json = False,
 ) -> None:
     """Batch export: the ranker's top-k unseen items for many users, as a file."""
+    import numpy as np
     import pandas as pd
-    from rich.progress import Progress
 
     if k < 1:
         raise DataError("--k must be at least 1")
@@ -224,12 +224,21 @@ def recommend(
             raise DataError("no such file", source=users, hint="give 'all' or a file of user ids")
         wanted = [x.strip() for x in path.read_text().splitlines() if x.strip()]
     resolved = [ranker.index.resolve_user(u) for u in wanted]
-    rows = []
-    with Progress(console=err, transient=True, disable=json) as progress:
-        for user in progress.track(resolved, description="recommending"):
-            for rank, (item, score) in enumerate(ranker.top_k(user, k), 1):
-                rows.append((user, rank, item, dataset.title(item), score))
-    frame = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
+    with err.status(f"recommending for {len(resolved):,} users"):
+        rows = np.array([ranker.user_row(u) for u in resolved], np.int64)
+        best, logits = ranker.top_k_rows(rows, k)  # chunks of users: memory stays bounded
+    found = np.isfinite(logits)
+    who, rank = np.nonzero(found)
+    items = [ranker.item_id(int(r)) for r in best[found]]
+    frame = pd.DataFrame(
+        {
+            "user_id": [resolved[w] for w in who],
+            "rank": rank + 1,
+            "item_id": items,
+            "title": [dataset.title(i) for i in items],
+            "score": 1.0 / (1.0 + np.exp(-logits[found].astype(np.float64))),
+        }
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=suffix)  # atomic: no half file
     os.close(fd)

@@ -80,6 +80,24 @@ Sep = Annotated[
     str | None,
     typer.Option("--sep", help="The CSV's separator: one character or 'tab' (default: ',')."),
 ]
+ItemTable = Annotated[
+    Path | None,
+    typer.Option(
+        "--item-table",
+        help="Items table (CSV or Parquet): id column as for --data (--item-col applies); "
+        "title or name; free text (text, description, abstract, tags) goes into the item "
+        "documents; genres, category, brand (lists or '|'-separated) become features and "
+        "include/exclude tags.",
+    ),
+]
+UserTable = Annotated[
+    Path | None,
+    typer.Option(
+        "--user-table",
+        help="Users table (CSV or Parquet): id column as for --data (--user-col applies); "
+        "other columns become user features.",
+    ),
+]
 Categorical = Annotated[
     list[str] | None,
     typer.Option("--categorical", help="Treat this column as categorical (repeatable)."),
@@ -120,7 +138,8 @@ BatchRows = Annotated[
 class Source:
     """Where a command's data comes from and how to read it: the options every data command
     shares (``--data``, ``--format``, the column overrides, ``--label``, ``--encoding``,
-    ``--sep``), declared once here and added to each command by :func:`with_source`."""
+    ``--sep``, ``--item-table``, ``--user-table``), declared once here and added to each
+    command by :func:`with_source`."""
 
     data: str = "synthetic"
     format: str | None = None
@@ -131,12 +150,15 @@ class Source:
     label: str | None = None
     encoding: str | None = None
     sep: str | None = None
+    item_table: Path | None = None
+    user_table: Path | None = None
 
     @property
     def options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`~rag_recs.data.loaders.load_dataset`."""
         names = ("format", "user_col", "item_col", "rating_col", "time_col", "encoding", "sep")
-        return {"label_col": self.label, **{n: getattr(self, n) for n in names}}
+        tables = {"items": self.item_table, "users": self.user_table}
+        return {"label_col": self.label, **tables, **{n: getattr(self, n) for n in names}}
 
     def load(self) -> Dataset:
         """Load the data (a spinner on stderr; what was loaded is logged, shown with -v)."""
@@ -156,6 +178,8 @@ _SOURCE_OPTIONS: dict[str, Any] = {
     "label": Label,
     "encoding": Encoding,
     "sep": Sep,
+    "item_table": ItemTable,
+    "user_table": UserTable,
 }
 
 
@@ -301,15 +325,21 @@ def with_assistant(*fields: str) -> Callable[[Callable[..., None]], Callable[...
 
 def row_counts(read: Any) -> dict[str, Any]:
     """``rows_read``, ``rows_used``, ``rows_dropped`` of a dataset (after loading, before any
-    split) or of a streamed scan, and the dropped rows by reason."""
+    split) or of a streamed scan, the dropped rows by reason, and ``rows_items_not_in_table``
+    / ``rows_users_not_in_table`` when an items / users table was given."""
     rows = read.rows
     dropped = rows["dropped"]
-    return {
+    counts = {
         "rows_read": rows["read"],
         "rows_used": rows["used"],
         "rows_dropped": sum(dropped.values()),
         "rows_dropped_by_reason": dropped,
     }
+    # with --item-table / --user-table: interactions kept whose item / user the table lacks
+    for key in ("items_not_in_table", "users_not_in_table"):
+        if key in rows:
+            counts[f"rows_{key}"] = rows[key]
+    return counts
 
 
 def emit_json(payload: dict[str, Any]) -> None:

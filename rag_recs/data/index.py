@@ -130,6 +130,16 @@ class InteractionIndex:
         lo, hi = self.indptr[row], self.indptr[row + 1]
         return self.indices[lo:hi][self.liked_mask[lo:hi]]
 
+    def seen_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every seen (position in ``rows``, item row) pair of the users at ``rows``: what a
+        chunk of users masks, in one vectorised step (unknown rows have none)."""
+        rows = np.where((rows > 0) & (rows <= self.n_users), rows, 0)  # row 0 has none
+        lo, hi = self.indptr[rows], self.indptr[rows + 1]
+        counts = hi - lo
+        owner = np.repeat(np.arange(len(rows)), counts)
+        offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return owner, self.indices[np.repeat(lo, counts) + offset]
+
     def seen(self, user: Any) -> set:
         """Items ``user`` interacted with, whatever the rating, as source ids."""
         return {self.item_id(r) for r in self.seen_rows(self.user_row(user))}

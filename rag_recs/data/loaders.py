@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rag_recs.data.schema import GENRES, ITEM, LABEL, RATING, TIME, TITLE, USER, Dataset
+from rag_recs.data.schema import GENRES, ITEM, LABEL, RATING, TEXT, TIME, TITLE, USER, Dataset
 from rag_recs.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -72,39 +72,45 @@ def load_dataset(
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format '{format}'", hint=f"use one of {', '.join(FORMATS)}")
     text_options = {"encoding": encoding, "sep": sep}
+    columns = {"user_col": user_col, "item_col": item_col, "rating_col": rating_col,
+               "time_col": time_col, "label_col": label_col}  # fmt: skip
     if isinstance(source, pd.DataFrame):
-        frame, name = source.copy(), "DataFrame"
+        dataset = from_frame(source.copy(), name="DataFrame", **columns)
     else:
         text = str(source)
         if format == "synthetic" or (format is None and text == "synthetic"):
             from rag_recs.data.synthetic import generate
 
-            return generate()
-        path = Path(text).expanduser()
-        if not path.exists():
-            raise DataError(
-                "no such file or directory",
-                source=text,
-                hint="give a CSV/Parquet file, a MovieLens directory or 'synthetic'",
-            )
-        kind = format or _detect(path)
-        if kind in ("ml-100k", "ml-1m"):
-            return load_movielens(path, kind)
-        frame, name = _read_table(path, kind, **text_options), text
-    dataset = from_frame(
-        frame,
-        name=name,
-        user_col=user_col,
-        item_col=item_col,
-        rating_col=rating_col,
-        time_col=time_col,
-        label_col=label_col,
-    )
+            dataset = generate()
+        else:
+            path = Path(text).expanduser()
+            if not path.exists():
+                raise DataError(
+                    "no such file or directory",
+                    source=text,
+                    hint="give a CSV/Parquet file, a MovieLens directory or 'synthetic'",
+                )
+            kind = format or _detect(path)
+            if kind in ("ml-100k", "ml-1m"):
+                dataset = load_movielens(path, kind)
+            else:
+                frame = _read_table(path, kind, **text_options)
+                dataset = from_frame(frame, name=text, **columns)
     if items is not None:
         dataset.items = _side_table(items, ITEM, item_col, "items", **text_options)
     if users is not None:
         dataset.users = _side_table(users, USER, user_col, "users", **text_options)
+    if items is not None or users is not None:
+        _not_in_tables(
+            dataset,
+            None if items is None else _name(items, "items"),
+            None if users is None else _name(users, "users"),
+        )
     return dataset
+
+
+def _name(table: str | Path | pd.DataFrame, what: str) -> str:
+    return what if isinstance(table, pd.DataFrame) else str(table)
 
 
 def _detect(path: Path) -> str:
@@ -609,6 +615,12 @@ def _expand_one_hot_lists(frame: pd.DataFrame, source: str, column: str | None) 
     return out
 
 
+# columns of an items table, by what they become (the first names are the canonical ones)
+TITLE_COLUMNS = (TITLE, "name")
+TEXT_COLUMNS = (TEXT, "description", "abstract", "tags")  # joined into the item documents
+TAG_COLUMNS = (GENRES, "category", "categories", "brand")  # tags: features and constraints
+
+
 def _side_table(
     table: str | Path | pd.DataFrame,
     key: str,
@@ -618,20 +630,102 @@ def _side_table(
     encoding: str | None = None,
     sep: str | None = None,
 ) -> pd.DataFrame:
-    frame = (
-        table.copy()
-        if isinstance(table, pd.DataFrame)
-        else _read_table(Path(table), _detect(Path(table)), encoding=encoding, sep=sep)
-    )
-    source = what if isinstance(table, pd.DataFrame) else str(table)
+    """An items or users table: its id column found like the interactions' own (``key_col``
+    when the table has it), every id once; an items table's title, text and tag columns in the
+    canonical ``title``, ``text`` and ``genres`` (see :func:`_item_columns`)."""
+    if isinstance(table, pd.DataFrame):
+        frame, source = table.copy(), what
+    else:
+        path = Path(table).expanduser()
+        if not path.is_file():
+            raise DataError(
+                f"no such {what} table", source=str(table), hint="give a CSV or Parquet file"
+            )
+        frame, source = _read_table(path, _detect(path), encoding=encoding, sep=sep), str(table)
     col = _pick(frame, key, key_col if key_col in frame.columns else None, source)
     if col is None:
-        raise DataError(f"the {what} table has no {key} column", source=source)
+        flag = "--item-col" if key == ITEM else "--user-col"
+        raise DataError(
+            f"no {key} column in the {what} table",
+            source=source,
+            hint=f"columns are: {', '.join(map(str, frame.columns))}; name it with {flag}",
+        )
     frame = frame.rename(columns={col: key})
     _check_ids(frame, key, source, col)
-    if GENRES in frame:
-        frame[GENRES] = frame[GENRES].map(_split_tags)
-    return frame.drop_duplicates(key, keep="last").reset_index(drop=True)
+    twice = frame[key].duplicated()
+    if twice.any():
+        row = _row(twice)
+        raise DataError(
+            f"id {_show(frame[key].iloc[row - 1])} appears twice",
+            source=source,
+            column=col,
+            row=row,
+            hint="give each id one row",
+        )
+    if key == ITEM:
+        frame = _item_columns(frame)
+    return frame.reset_index(drop=True)
+
+
+def _item_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``title`` from title or name; ``text`` joins the free-text columns (what the item
+    documents hold, so search finds them); ``genres`` joins the tag columns, each a list or
+    ``|``-separated (the ranker's tag feature and what include / exclude match)."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    renames, drop = {}, []
+    title = next((lower[n] for n in TITLE_COLUMNS if n in lower), None)
+    if title is not None and title != TITLE:
+        renames[title] = TITLE
+    texts = [lower[n] for n in TEXT_COLUMNS if n in lower]
+    if texts:
+        joined = frame[texts].apply(
+            lambda row: " ".join(str(v) for v in row if _present(v)), axis=1
+        )
+        drop += texts
+    tags = [lower[n] for n in TAG_COLUMNS if n in lower]
+    if tags:
+        merged = [
+            list(dict.fromkeys(t for col in row for t in _split_tags(col)))
+            for row in zip(*(frame[c] for c in tags), strict=True)
+        ]
+        drop += tags
+    frame = frame.drop(columns=drop).rename(columns=renames)
+    if texts:
+        frame[TEXT] = joined.to_numpy()
+    if tags:
+        frame[GENRES] = merged
+    return frame
+
+
+def _present(value: Any) -> bool:
+    """A cell with something in it (not NaN / None / blank)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return len(value) > 0
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and bool(str(value).strip())
+    )
+
+
+def _not_in_tables(dataset: Dataset, items_from: str | None, users_from: str | None) -> None:
+    """Count (``rows["items_not_in_table"]``, ``["users_not_in_table"]``) and warn once about
+    interactions whose item or user the given table lacks: they are kept (the id is still a
+    valid one, it just has no title or features)."""
+    rows = dataset.meta.setdefault("rows", dict(dataset.rows))
+    for what, frame, key, source in (
+        ("items", dataset.items, ITEM, items_from),
+        ("users", dataset.users, USER, users_from),
+    ):
+        if source is None or frame is None:
+            continue
+        missing = int((~dataset.interactions[key].isin(frame[key])).sum())
+        rows[f"{what}_not_in_table"] = missing
+        if missing:
+            log.warning(
+                "%s: %d interaction rows name %s not in this table; they are kept, "
+                "without titles or features", source, missing, what,
+            )  # fmt: skip
 
 
 def _split_tags(value: Any) -> list[str]:

@@ -1,6 +1,10 @@
 """Classical top-K baselines: popularity, ItemKNN (cosine) and UserKNN (Jaccard).
 
-Each scores every catalog item for a list of users; the LOO protocol masks seen items.
+Each scores every catalog item for a list of users; the LOO protocol masks seen items and asks
+for a bounded chunk of users at a time. Everything else is ``scipy.sparse``: the user x item
+matrix, the item x item similarities (only pairs some user shares, and optionally each item's
+top neighbours) and each chunk's user x user similarities (each user's top ``k``), so memory
+grows with the interactions, not with users x items or items x items.
 """
 
 from __future__ import annotations
@@ -22,8 +26,26 @@ class TopKScorer(Protocol):
     def fit(self, train: Dataset, catalog: pd.Index) -> Any: ...
 
     def scores(self, users: list) -> np.ndarray:
-        """[len(users), len(catalog)] scores, higher is better."""
+        """[len(users), len(catalog)] scores, higher is better (asked for a chunk of users)."""
         ...
+
+
+def top_per_row(matrix: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    """Each row's ``n`` largest entries, and any tied with the ``n``-th (rows with at most
+    ``n`` entries are kept whole): the sparse form of ``where(row >= its n-th largest, row, 0)``.
+    """
+    matrix = matrix.tocsr()
+    counts = np.diff(matrix.indptr)
+    if n <= 0 or counts.max(initial=0) <= n:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((-matrix.data, rows))  # by row, largest first
+    cutoff = np.full(matrix.shape[0], -np.inf, matrix.data.dtype)
+    long = np.flatnonzero(counts > n)
+    cutoff[long] = matrix.data[order[matrix.indptr[long] + n - 1]]
+    keep = matrix.data >= cutoff[rows]
+    kept = (matrix.data[keep], (rows[keep], matrix.indices[keep]))
+    return sparse.csr_matrix(kept, shape=matrix.shape)
 
 
 class _Matrix:
@@ -75,19 +97,27 @@ class Popularity(_Matrix):
 
 
 class ItemKNN(_Matrix):
-    """Sum of cosine similarities between a candidate and the user's items."""
+    """Sum of cosine similarities between a candidate and the user's items.
+
+    The similarity matrix holds only item pairs some user shares; ``neighbours`` further keeps
+    each item's most similar ones (None: all of them, the exact sum).
+    """
 
     name = "ItemKNN (cosine)"
+
+    def __init__(self, neighbours: int | None = None) -> None:
+        self.neighbours = neighbours
 
     def _prepare(self) -> None:
         norms = np.sqrt(self.popularity).clip(min=1e-12)
         normalized = self.matrix.multiply(1.0 / norms).tocsc()
-        sim = (normalized.T @ normalized).toarray()
-        np.fill_diagonal(sim, 0.0)
-        self.similarity = sim
+        sim = (normalized.T @ normalized).tocsr()
+        sim.setdiag(0.0)
+        sim.eliminate_zeros()
+        self.similarity = top_per_row(sim, self.neighbours) if self.neighbours else sim
 
     def _known(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.matrix[rows] @ self.similarity)
+        return (self.matrix[rows] @ self.similarity).toarray()
 
 
 class UserKNN(_Matrix):
@@ -99,13 +129,20 @@ class UserKNN(_Matrix):
         self.k = k
         self.name = f"UserKNN (Jaccard, k={k})"
 
+    def _prepare(self) -> None:
+        self.size = np.asarray(self.matrix.sum(1)).ravel()
+        self.transposed = self.matrix.T.tocsr()
+
     def _known(self, rows: np.ndarray) -> np.ndarray:
-        size = np.asarray(self.matrix.sum(1)).ravel()
-        shared = (self.matrix[rows] @ self.matrix.T).toarray()
-        jaccard = shared / (size[rows, None] + size[None, :] - shared).clip(min=1)
-        jaccard[np.arange(len(rows)), rows] = 0.0
-        k = min(self.k, jaccard.shape[1] - 1)
+        shared = (self.matrix[rows] @ self.transposed).tocoo()  # users sharing an item only
+        r, c = shared.row, shared.col
+        union = (self.size[rows][r] + self.size[c] - shared.data).clip(min=1)
+        jaccard = shared.data / union
+        other = c != rows[r]  # not the user themself
+        similar = sparse.csr_matrix(
+            (jaccard[other], (r[other], c[other])), shape=(len(rows), self.matrix.shape[0])
+        )
+        k = min(self.k, self.matrix.shape[0] - 1)
         if k > 0:
-            cutoff = -np.partition(-jaccard, k - 1, axis=1)[:, k - 1 : k]
-            jaccard = np.where(jaccard >= cutoff, jaccard, 0.0)
-        return np.asarray(sparse.csr_matrix(jaccard) @ self.matrix.toarray())
+            similar = top_per_row(similar, k)
+        return (similar @ self.matrix).toarray()

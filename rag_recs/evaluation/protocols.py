@@ -13,8 +13,10 @@ from rag_recs.config import RankerConfig
 from rag_recs.data.schema import ITEM, LABEL, RATING, USER, Dataset
 from rag_recs.data.split import leave_one_out, random_split, split_by_ratio_chrono
 from rag_recs.evaluation.baselines import TopKScorer
-from rag_recs.evaluation.metrics import auc, coverage, logloss, loo_metrics, rank_of_target
+from rag_recs.evaluation.metrics import auc, logloss, loo_metrics, rank_of_target
 from rag_recs.ranker.ranker import DeepFMRanker
+
+CHUNK_SCORES = 1 << 22  # scores per chunk of users in evaluate_loo: 32 MiB as float64
 
 
 def ctr_split(dataset: Dataset, seed: int = 2024) -> tuple[Dataset, pd.DataFrame]:
@@ -91,8 +93,14 @@ def evaluate_loo(
     k: int = 10,
     max_users: int | None = None,
     seed: int = 2024,
+    chunk_scores: int = CHUNK_SCORES,
 ) -> list[dict[str, Any]]:
-    """Leave-one-out: each user's last interaction is the target; every unseen item competes."""
+    """Leave-one-out: each user's last interaction is the target; every unseen item competes.
+
+    Users are scored a chunk at a time (``chunk_scores`` scores per chunk): each chunk's seen
+    items are masked, its targets ranked and its top ``k`` kept, then it is dropped, so memory
+    stays bounded however many users x items there are.
+    """
     train, test = loo_split(dataset)
     train_frame = train.interactions
     if max_users and len(test) > max_users:
@@ -100,27 +108,44 @@ def evaluate_loo(
     catalog = dataset.catalog
     users = test[USER].tolist()
     target = catalog.get_indexer(test[ITEM])
-    seen_rows = pd.Index(users).get_indexer(train_frame[USER])
-    keep = seen_rows >= 0
-    seen_cols = catalog.get_indexer(train_frame[ITEM])[keep]
-    seen_rows = seen_rows[keep]
+    seen = SeenItems(pd.Index(users).get_indexer(train_frame[USER]),
+                     catalog.get_indexer(train_frame[ITEM]), len(users))  # fmt: skip
+    per = max(1, chunk_scores // max(len(catalog), 1))
     results = []
     for scorer in scorers:
         start = time.perf_counter()
         scorer.fit(train, catalog)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        scores = np.asarray(scorer.scores(users), np.float64)
-        scores[seen_rows, seen_cols] = -np.inf  # seen = any interaction, whatever its rating
+        ranks, recommended = [], np.zeros(len(catalog), bool)
+        for s in range(0, len(users), per):
+            scores = np.asarray(scorer.scores(users[s : s + per]), np.float64)
+            rows, cols = seen.chunk(s, s + per)
+            scores[rows, cols] = -np.inf  # seen = any interaction, whatever its rating
+            ranks.append(rank_of_target(scores, target[s : s + per]))
+            recommended[np.argpartition(-scores, k, axis=1)[:, :k].ravel()] = True
         score_s = time.perf_counter() - start
-        ranks = rank_of_target(scores, target)
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        result = {"model": scorer.name, **loo_metrics(ranks, k)}
+        result = {"model": scorer.name, **loo_metrics(np.concatenate(ranks), k)}
         result.update(
-            coverage=coverage(top.tolist(), len(catalog)),
+            coverage=float(recommended.sum() / len(catalog)),
             n_users=len(users),
             fit_seconds=fit_s,
             score_seconds=score_s,
         )
         results.append(result)
     return results
+
+
+class SeenItems:
+    """The (row, column) pairs to mask, grouped by row so a chunk of rows finds its own."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, n_rows: int) -> None:
+        keep = rows >= 0
+        order = np.argsort(rows[keep], kind="stable")
+        self.rows, self.cols = rows[keep][order], cols[keep][order]
+        self.starts = np.searchsorted(self.rows, np.arange(n_rows + 1))
+
+    def chunk(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``lo:hi``'s pairs, rows counted from ``lo``."""
+        a, b = self.starts[lo], self.starts[min(hi, len(self.starts) - 1)]
+        return self.rows[a:b] - lo, self.cols[a:b]

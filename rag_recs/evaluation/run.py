@@ -121,6 +121,10 @@ def _loo(
     result = {"protocol": "loo", **{k: v for k, v in results[0].items() if k != "model"}}
     result["train_samples_per_s"] = scorers[0].ranker.log.samples_per_s
     rows = [(r["model"], r) for r in results]
+    if baselines:  # the ranker's keys stay at the top; each baseline's beside them
+        result["baselines"] = {
+            r["model"]: {k: v for k, v in r.items() if k != "model"} for r in results[1:]
+        }
     return result, rows, ["recall@10", "ndcg@10", "hit@10", "coverage"]
 
 

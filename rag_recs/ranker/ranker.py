@@ -149,6 +149,13 @@ class DeepFMRanker:
         """Logits [len(user_rows), n_items + 1] of every catalog item (column 0 is unused)."""
         return self._scorer().score_matrix(user_rows, history)
 
+    def top_k_rows(
+        self, user_rows: np.ndarray, k: int = 10, *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Item rows [n, k] and logits [n, k] of the ``k`` best items for many user rows, in
+        bounded memory (row 0 / -inf where a user has fewer than ``k`` unseen items)."""
+        return self._scorer().top_k_rows(user_rows, k, exclude_seen=exclude_seen)
+
     def top_k(
         self, user: Any, k: int = 10, *, candidates: list | None = None, exclude_seen: bool = True
     ) -> list[tuple[Any, float]]:

@@ -8,7 +8,9 @@ product for the FM cross terms and the MLP's upper layers per (user, item) pair.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,19 +18,43 @@ import torch
 
 from rag_recs.data.schema import ITEM, USER
 from rag_recs.errors import ModelError
+from rag_recs.ranker.deepfm import ItemSide
 from rag_recs.ranker.features import HISTORY, Tensors
 from rag_recs.ranker.train import predict_logits
 from rag_recs.ranker.trained import Trained
+
+T = TypeVar("T")
+CHUNK_SCORES = 1 << 22  # logits per chunk of users in top_k_rows (16 MiB)
+
+
+def one_thread(method: Callable[..., T]) -> Callable[..., T]:
+    """Run ``method`` with one intra-op thread, then restore the count.
+
+    Scoring runs in cache-sized blocks: splitting one block over threads costs more in
+    synchronisation than it saves, most of all when other processes share the cores (5e4 items
+    on a busy 2-core machine: 20 ms a user on one thread, 333 ms on two).
+    """
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> T:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
 
 
 class Scorer:
     """Logits and probabilities from a :class:`Trained` ranker."""
 
-    def __init__(self, trained: Trained, chunk_pairs: int = 1 << 14) -> None:
+    def __init__(self, trained: Trained, block_users: int = 8, block_pairs: int = 1 << 12) -> None:
         self.trained = trained
         self.model = trained.model
         self.device = next(trained.model.parameters()).device
-        self.chunk_pairs = chunk_pairs  # (user, item) pairs per forward pass: bounds memory
+        self.block_users, self.block_pairs = block_users, block_pairs  # see _score_chunk
         self._all_items: Tensors | None = None
 
     @property
@@ -73,25 +99,79 @@ class Scorer:
 
     @property
     def users_per_chunk(self) -> int:
-        """Users :meth:`score_matrix` scores at once (``chunk_pairs`` pairs)."""
-        return max(1, self.chunk_pairs // max(self.index.n_items, 1))
+        """Users scored together in one block: chunks of users that are whole multiples of it
+        give bit-identical scores however the users are chunked."""
+        return self.block_users
+
+    def _chunk_users(self, chunk_scores: int) -> int:
+        """Users per chunk: about ``chunk_scores`` scores, a whole multiple of the block."""
+        per = max(1, chunk_scores // (self.index.n_items + 1))
+        return max(1, per // self.users_per_chunk) * self.users_per_chunk
+
+    def _score_chunk(
+        self, user_rows: np.ndarray, history: torch.Tensor | None, side: ItemSide
+    ) -> torch.Tensor:
+        """Logits [len(user_rows), n_items + 1] (column 0 is -inf), computed in blocks of
+        ``block_users`` users x ``block_pairs // block_users`` items, so the MLP's [pairs,
+        hidden] activations stay small enough for the CPU cache."""
+        n_items = self.index.n_items
+        out = torch.empty((len(user_rows), n_items + 1))
+        out[:, 0] = -torch.inf
+        b = self.users_per_chunk
+        step = max(1, self.block_pairs // b)
+        for s in range(0, len(user_rows), b):
+            part = None if history is None else history[s : s + b]
+            query = self.query(np.asarray(user_rows[s : s + b]), part)
+            embedded = self.model.embedding(query.sparse, query.dense, query.bags)
+            for i in range(0, n_items, step):
+                block = ItemSide(*(t[:, i : i + step] for t in side))
+                logits = self.model.score(query, block, embedded)
+                out[s : s + b, 1 + i : 1 + i + step] = logits.cpu()
+        return out
 
     @torch.inference_mode()
+    @one_thread
     def score_matrix(
         self, user_rows: np.ndarray, history: torch.Tensor | None = None
     ) -> np.ndarray:
-        """Logits [len(user_rows), n_items + 1] of every catalog item (column 0 is -inf)."""
+        """Logits [len(user_rows), n_items + 1] of every catalog item (column 0 is -inf).
+
+        The result is users x items: for many users, :meth:`top_k_rows` keeps memory bounded."""
         self.model.eval()
-        n_items = self.index.n_items
-        out = np.empty((len(user_rows), n_items + 1), np.float32)
-        out[:, 0] = -np.inf
         side = self.model.item_side(self._items())  # once for every user
-        per = self.users_per_chunk
+        return self._score_chunk(np.asarray(user_rows), history, side).numpy()
+
+    @torch.inference_mode()
+    @one_thread
+    def top_k_rows(
+        self, user_rows: np.ndarray, k: int, *, exclude_seen: bool = True,
+        chunk_scores: int = CHUNK_SCORES,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The ``k`` best item rows [n, k] and their logits [n, k] for many users, a chunk of
+        users at a time (about ``chunk_scores`` logits), each chunk's seen items masked: memory
+        does not grow with users x items. A user with fewer than ``k`` unseen items has row 0
+        and logit -inf in the places left over."""
+        self.model.eval()
+        user_rows = np.asarray(user_rows, np.int64)
+        index = self.index
+        k = max(0, min(k, index.n_items))
+        best = np.zeros((len(user_rows), k), np.int64)
+        values = np.full((len(user_rows), k), -np.inf, np.float32)
+        per = self._chunk_users(chunk_scores)
+        side = self.model.item_side(self._items())  # once for every user
         for s in range(0, len(user_rows), per):
-            part = None if history is None else history[s : s + per]
-            query = self.query(np.asarray(user_rows[s : s + per]), part)
-            out[s : s + per, 1:] = self.model.score(query, side).cpu().numpy()  # [users, items]
-        return out
+            rows = user_rows[s : s + per]
+            logits = self._score_chunk(rows, None, side)
+            if exclude_seen:
+                owner, items = index.seen_of(rows)
+                logits[
+                    torch.from_numpy(owner), torch.from_numpy(items.astype(np.int64))
+                ] = -torch.inf
+            top = torch.topk(logits, k, dim=1)  # sorted, largest first
+            best[s : s + per] = top.indices.numpy()
+            values[s : s + per] = top.values.numpy()
+        best[~np.isfinite(values)] = 0
+        return best, values
 
     @torch.inference_mode()
     def logits(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
@@ -114,12 +194,14 @@ class Scorer:
         """The ``k`` best (item id, probability) for ``user``, unseen only by default."""
         index = self.index
         row = index.user_row(user)
-        if candidates is None:
-            logits = self.score_matrix(np.array([row]))[0]
-        else:
-            rows = np.array(sorted({index.item_row(c) for c in candidates} - {0}), np.int64)
-            logits = np.full(index.n_items + 1, -np.inf, np.float32)
-            logits[rows] = self.logits(row, rows)
+        if candidates is None:  # the whole catalog: the bounded batch path, for one user
+            (best,), (top,) = self.top_k_rows(np.array([row]), k, exclude_seen=exclude_seen)
+            found = np.isfinite(top)
+            pairs = zip(best[found], _sigmoid(top[found]), strict=True)
+            return [(index.item_id(r), float(p)) for r, p in pairs]
+        rows = np.array(sorted({index.item_row(c) for c in candidates} - {0}), np.int64)
+        logits = np.full(index.n_items + 1, -np.inf, np.float32)
+        logits[rows] = self.logits(row, rows)
         if exclude_seen:
             logits[index.seen_rows(row)] = -np.inf
         k = min(k, int(np.isfinite(logits).sum()))

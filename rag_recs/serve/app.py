@@ -29,17 +29,20 @@ class RecommendRequest(BaseModel):
 
 
 def make_app(assistant: Assistant) -> Any:
-    """The FastAPI application around ``assistant`` (OpenAPI docs at ``/docs``)."""
+    """The FastAPI application around ``assistant`` (OpenAPI docs at ``/docs``, offline)."""
     try:
-        import fastapi
+        from fastapi_offline import FastAPIOffline
     except ImportError:
         raise RagRecsError(
-            "rag-recs serve needs FastAPI and uvicorn: pip install 'rag-recs[serve]'"
+            "rag-recs serve needs FastAPI, fastapi-offline and uvicorn: "
+            "pip install 'rag-recs[serve]'"
         ) from None
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    app = fastapi.FastAPI(
+    # FastAPI's own /docs page loads Swagger UI from a CDN (blank offline); fastapi-offline
+    # serves the same page with its scripts, styles and favicon from the installed package
+    app = FastAPIOffline(
         title="rag-recs",
         summary="Recommendations checked and ordered by a DeepFM ranker.",
     )
