@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag_recs.assistant.lexicon import (
+    ARTICLES,
     GENRE_WORDS,
     WORDS_PATTERN,
     number_word,
@@ -246,7 +247,7 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
         noun = after.group(1).lower() if after else ""
         more = intent.follow_up and MORE_RE.match(folded, match.end())
         # with one user named, any plural noun of things counts ("3 games", "2 giochi")
-        named = intent.user is not None and counted_noun(noun)
+        named = intent.user is not None and counted_noun(noun) and not _article(match.group(1))
         if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words or more or named:
             if user_at[0] <= match.start() < user_at[1]:
                 continue  # the digits of "user 78 items" belong to the user
@@ -274,6 +275,11 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     ):
         intent.kind = "unknown"
     return intent
+
+
+def _article(word: str) -> bool:
+    """ "a", "un", "eine": a number only before a known noun of things ("qu'a regardé")."""
+    return word.lower() in ARTICLES
 
 
 def _numbers_nobody_owns(intent: Intent, text: str, counted: tuple[int, int] | None) -> None:

@@ -46,6 +46,8 @@ def default_noun(dataset: Dataset) -> str:
 
 def singular(noun: str) -> str:
     """ "movies" -> "movie", "games" -> "game", "series" -> "series" (English plurals)."""
+    if noun in ("movies", "series", "species"):
+        return "movie" if noun == "movies" else noun
     if noun.endswith("ies") and len(noun) > 4:
         return noun[:-3] + "y"
     if noun.endswith("s") and not noun.endswith(("ss", "series")):

@@ -38,7 +38,8 @@ PATTERNS: list[tuple[FactKind, re.Pattern[str]]] = [
         "similar_users",
         re.compile(
             r"\bwho(?:'s| is| are)?\s+(?:the\s+)?(?:most\s+)?(?:like|similar to|closest to)\b|"
-            r"\b(?:users?|people|persons?|members?)\s+(?:(?:most|the most|closest)\s+)?"
+            r"\b(?:users?|people|persons?|members?)\s+(?:(?:are|is)\s+)?"
+            r"(?:(?:most|the most|closest)\s+)?"
             r"(?:similar|like|closest)\s+(?:to\s+)?(?!first\b)\S|"
             r"\bmost similar (?:users?|people)\b(?!\s+first)|\bnearest neighbou?rs?\b|"
             r"\bqui\s+(?:ressemble|est)\s+le plus\b|\butilisat\w+\s+(?:les\s+plus\s+)?"
@@ -90,6 +91,17 @@ PATTERNS: list[tuple[FactKind, re.Pattern[str]]] = [
         ),
     ),
     (
+        "history",
+        re.compile(
+            r"\bwhat\s+(?:has|have|did)\s+" + _PERSON + r"\s+(?:already\s+)?"
+            r"(?:seen|watched|read|played|listened to|heard|bought|rated|had|watch|see|play|"
+            r"buy|rate|listen to)\b|\bhistory\b|\b(?:historique|verlauf|historial|cronologia|"
+            r"storico)\b|\bqu'a\s+" + _VERBS + r"\b|\bwas\s+hat\s+.*\b" + _VERBS + r"\s*\??$|"
+            r"\bque\s+ha\s+" + _VERBS + r"\b|\bcosa\s+ha\s+" + _VERBS + r"\b",
+            re.I,
+        ),
+    ),
+    (
         "seen",
         re.compile(
             r"\b(?:has|have|did|had)\s+" + _PERSON + r"\s+(?:ever\s+|already\s+)?"
@@ -112,17 +124,6 @@ PATTERNS: list[tuple[FactKind, re.Pattern[str]]] = [
             + r"\s+ha\s+(?:gia\s+)?"
             + _VERBS
             + r"\s+(?P<item5>.+)$",
-            re.I,
-        ),
-    ),
-    (
-        "history",
-        re.compile(
-            r"\bwhat\s+(?:has|have|did)\s+" + _PERSON + r"\s+(?:already\s+)?"
-            r"(?:seen|watched|read|played|listened to|heard|bought|rated|had|watch|see|play|"
-            r"buy|rate|listen to)\b|\bhistory\b|\b(?:historique|verlauf|historial|cronologia|"
-            r"storico)\b|\bqu'a\s+" + _VERBS + r"\b|\bwas\s+hat\s+.*\b" + _VERBS + r"\s*\??$|"
-            r"\bque\s+ha\s+" + _VERBS + r"\b|\bcosa\s+ha\s+" + _VERBS + r"\b",
             re.I,
         ),
     ),
@@ -169,7 +170,7 @@ def read_fact(question: str, user: str | None, *, asks_count: bool = False) -> F
 
     ``user`` is the user the question names (read by the question patterns), ``asks_count``
     whether they read a count of items ("3 movies": a recommendation)."""
-    text = " ".join(question.split())
+    text = " ".join(question.split()).strip(" ?!.¿¡")
     folded = plain(text)
     if len(folded) != len(text):  # "ß" -> "ss" shifts positions; read as written
         folded = text.lower()

@@ -34,7 +34,11 @@ def item_attributes(dataset: Dataset) -> dict[str, dict[Any, list[str]]]:
 
 
 def _categorical(values: pd.Series) -> bool:
-    if not (pd.api.types.is_object_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype)):
+    if not (
+        pd.api.types.is_object_dtype(values)
+        or pd.api.types.is_string_dtype(values)
+        or isinstance(values.dtype, pd.CategoricalDtype)
+    ):
         return False
     plain = values.dropna()
     if plain.empty or not plain.map(lambda v: isinstance(v, str)).all():
