@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_recs.assistant.intent import DEFAULT_K, Intent, parse_question
+from rag_recs.assistant.intent import Intent, parse_question
 from rag_recs.data.loaders import ML100K_GENRES
 from rag_recs.data.synthetic import TOPICS
 
@@ -29,8 +29,7 @@ def test_the_notebook_question() -> None:
 
 def test_no_count_means_the_default() -> None:
     intent = parse_question("what should user 12 watch next?", ML100K_GENRES)
-    assert (intent.kind, intent.user, intent.k) == ("recommend", "12", None)
-    assert intent.k_or_default == DEFAULT_K
+    assert (intent.kind, intent.user, intent.k) == ("recommend", "12", None)  # the config's k
     assert not intent.similar_users_first
 
 
@@ -161,7 +160,7 @@ def test_genres_are_only_those_of_the_data() -> None:
 
 def test_intent_defaults() -> None:
     assert Intent().kind == "recommend"
-    assert Intent(k=None).k_or_default == DEFAULT_K
+    assert Intent().k is None and Intent().years is None  # the assistant's defaults apply
 
 
 @pytest.mark.parametrize(

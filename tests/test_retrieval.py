@@ -21,14 +21,8 @@ from rag_recs.data.schema import Dataset
 from rag_recs.data.synthetic import generate
 from rag_recs.errors import DataError, RagRecsError
 from rag_recs.retrieval import HistoryStore, LazyEmbeddings, build_documents, overlap
-from rag_recs.retrieval.embeddings import (
-    DEFAULT_MODEL,
-    MINILM,
-    MINILM_BF16,
-    STATIC_DIMS,
-    resolve_model,
-    static_dir,
-)
+from rag_recs.retrieval.distill import STATIC_DIMS, static_dir
+from rag_recs.retrieval.embeddings import DEFAULT_MODEL, MINILM, MINILM_BF16, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 

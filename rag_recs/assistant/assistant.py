@@ -34,7 +34,7 @@ from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
 from rag_recs.assistant.stages import Candidates, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
-from rag_recs.assistant.years import describe, title_year, year_range
+from rag_recs.assistant.years import describe, title_year
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
 from rag_recs.errors import RagRecsError
@@ -136,20 +136,6 @@ class Assistant:
     def genre_names(self) -> list[str]:
         return sorted({g for gs in self.genres.values() for g in gs})
 
-    @classmethod
-    def from_data(cls, data: Any = "synthetic", **options: Any) -> Assistant:
-        """Build from any data source (ranker and store cached in the workspace)."""
-        from rag_recs.assistant.build import build_assistant
-
-        return build_assistant(data, **options)
-
-    @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> Assistant:
-        """Build from :class:`rag_recs.config.Settings` (TOML + ``RAG_RECS_*`` variables)."""
-        from rag_recs.assistant.build import from_settings
-
-        return from_settings(settings, **overrides)
-
     # ---- public API -------------------------------------------------------------------------
     @_serialised
     def ask(self, question: str) -> Answer:
@@ -176,7 +162,7 @@ class Assistant:
                 question=question,
                 like=intent.like,
                 taste=intent.taste,
-                years=year_range(question),
+                years=intent.years,
             )
         if read_note:
             answer.notes.insert(0, read_note)
@@ -189,7 +175,7 @@ class Assistant:
     def recommend(
         self,
         user: Any,
-        k: int = 5,
+        k: int | None = None,
         *,
         include: list[str] | tuple = (),
         exclude: list[str] | tuple = (),
@@ -208,6 +194,7 @@ class Assistant:
         :meth:`context` -> :meth:`candidates` -> prompt -> LLM -> parse), :meth:`validate`,
         :meth:`rerank` and :meth:`explain_items`.
         """
+        k = self.config.default_k if k is None else k
         request = self.request(
             user, k, include=include, exclude=exclude, question=question, like=like,
             taste=taste, years=years,
@@ -405,7 +392,7 @@ class Assistant:
         """The validated recommender as a LangChain tool an agent can call."""
         from langchain_core.tools import StructuredTool
 
-        def recommend_items(user: str, k: int = 5) -> dict:
+        def recommend_items(user: str, k: int | None = None) -> dict:
             """Top-k unseen items for a user, checked and ordered by the DeepFM ranker."""
             return self.recommend(user, k).to_dict()
 

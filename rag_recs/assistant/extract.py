@@ -9,6 +9,7 @@ any error, leaves the question unread, so the assistant asks who is meant rather
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -72,7 +73,8 @@ def read_with_llm(
     except Exception:  # noqa: BLE001 - an unknown user is a reason to ask, not to fail
         return intent, f"the LLM read user {request.user!r}, who is not in the data"
     k = intent.k if intent.k is not None else grounded_count(request.k, question, where)
-    read = Intent(
+    read = dataclasses.replace(  # what the patterns read stands; the LLM fills the gaps
+        intent,
         kind="recommend",
         user=str(user),
         k=k,
@@ -80,7 +82,8 @@ def read_with_llm(
         exclude=intent.exclude or _named(request.exclude, question, genres),
         like=intent.like or [t for t in request.like if t.lower() in question.lower()][:1],
         taste=intent.taste or _grounded_text(request.taste, question),
-        similar_users_first=intent.similar_users_first,
+        names_person=False,
+        follow_up=False,
     )
     parts = [f"user {user}"] + ([f"{k} items"] if k is not None else [])
     parts += [f"only {', '.join(read.include)}"] if read.include else []

@@ -1,4 +1,5 @@
-"""Understanding a question: which user, how many items, which constraints, or a follow-up.
+"""Understanding a question: which user, how many items, which constraints, or a follow-up,
+read once into one :class:`Intent`.
 
 Deterministic patterns cover the common forms in English, French, German, Spanish and Italian; a
 question they cannot read goes to the LLM where one is configured (``assistant.extract``, which
@@ -22,8 +23,8 @@ from rag_recs.assistant.lexicon import (
     spelled_length,
 )
 from rag_recs.assistant.nouns import counted_noun
+from rag_recs.assistant.years import year_range
 
-DEFAULT_K = 5
 MAX_K = 100
 NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -140,25 +141,23 @@ MORE_BEFORE_RE = re.compile(r"\b(?:noch|encore|otros|otras|altri|altre|another|m
 
 @dataclass
 class Intent:
-    """What a question asks for."""
+    """What a question asks for: the patterns fill it, and the LLM's reading, where one is
+    needed, fills the same object (:func:`rag_recs.assistant.extract.read_with_llm`)."""
 
     kind: Literal["recommend", "why", "unknown"] = "recommend"
     user: str | None = None
-    k: int | None = None
+    k: int | None = None  # None: the assistant's default (``AssistantConfig.default_k``)
     include: list[str] = field(default_factory=list)  # genres / topics the items must have
     exclude: list[str] = field(default_factory=list)  # genres / topics they must not have
     like: list[str] = field(default_factory=list)  # free text: "something like X"
     taste: str | None = None  # a mood or quality asked for: "light-hearted", "dark"
+    years: tuple[int, int] | None = None  # inclusive: "from the 90s" is (1990, 1999)
     position: int | None = None  # for "why": 1-based position in the last answer, -1 = last
     similar_users_first: bool = False
     # no readable user, but the question refers to a person: answer for nobody rather than guess
     names_person: bool = False
     # no person named, but it continues the conversation ("3 more", "what about comedies?")
     follow_up: bool = False
-
-    @property
-    def k_or_default(self) -> int:
-        return self.k if self.k is not None else DEFAULT_K
 
 
 def _number(text: str) -> int:
@@ -267,6 +266,7 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
         intent.like.append(like.group(1).strip(" .,;!?"))
     if (taste := TASTE_RE.search(text)) and not any(taste.group(1) in x for x in intent.like):
         intent.taste = taste.group(1).lower()
+    intent.years = year_range(text)
     intent.similar_users_first = bool(re.search(r"similar\s+users?", lower))
     if (
         intent.user is None

@@ -8,13 +8,27 @@ compressed-row layout, oldest first (by time, ties by item id: the leave-one-out
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from rag_recs.data.schema import ITEM, RATING, TIME, USER, Dataset, to_python
+from rag_recs.data.columns import ITEM, RATING, TIME, USER, to_python
 from rag_recs.errors import UnknownUser
+
+
+class Interactions(Protocol):
+    """What the index reads of a :class:`~rag_recs.data.schema.Dataset` (which holds its
+    index, so the index cannot import it)."""
+
+    @property
+    def interactions(self) -> pd.DataFrame: ...
+
+    @property
+    def all_users(self) -> pd.Index: ...
+
+    @property
+    def catalog(self) -> pd.Index: ...
 
 
 class InteractionIndex:
@@ -35,7 +49,7 @@ class InteractionIndex:
         self.popularity = np.bincount(indices, minlength=len(items) + 1).astype(np.int64)
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, like_threshold: float = 4.0) -> InteractionIndex:
+    def from_dataset(cls, dataset: Interactions, like_threshold: float = 4.0) -> InteractionIndex:
         """Index ``dataset``; its users table adds users without interactions (cold start)."""
         inter = dataset.interactions
         users = dataset.all_users

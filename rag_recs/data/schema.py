@@ -5,16 +5,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from rag_recs.data.index import InteractionIndex
-
-USER, ITEM, RATING, LABEL, TIME = "user_id", "item_id", "rating", "label", "timestamp"
-TITLE, GENRES, TEXT = "title", "genres", "text"
+from rag_recs.data.columns import (  # noqa: F401 - the names every stage imports from here
+    GENRES,
+    ITEM,
+    LABEL,
+    RATING,
+    TEXT,
+    TIME,
+    TITLE,
+    USER,
+    to_python,
+)
+from rag_recs.data.index import InteractionIndex
 
 
 @dataclass
@@ -74,8 +81,6 @@ class Dataset:
     @cached_property
     def index(self) -> InteractionIndex:
         """Ids as rows, each user's seen and liked items, popularity, recent history."""
-        from rag_recs.data.index import InteractionIndex
-
         return InteractionIndex.from_dataset(self)
 
     def title(self, item: Any) -> str:
@@ -125,8 +130,3 @@ def hash_rows(frame: pd.DataFrame) -> bytes:
 
 def _hashable(value: Any) -> Any:
     return "|".join(map(str, value)) if isinstance(value, list | tuple | np.ndarray) else value
-
-
-def to_python(value: Any) -> Any:
-    """numpy scalars -> plain Python, so ids come back out in their source type (JSON too)."""
-    return value.item() if isinstance(value, np.generic) else value

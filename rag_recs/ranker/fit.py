@@ -1,4 +1,4 @@
-"""Fitting the ranker: encode a dataset, build each epoch's examples, validate, stop early.
+"""Fitting the ranker: encode a dataset, build each epoch's examples and the validation.
 
 Implicit feedback (the default for interaction data) trains every positive against
 ``negatives`` items sampled per epoch from those the user never touched, and validates by
@@ -16,65 +16,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rag_recs import distributed
 from rag_recs.config import RankerConfig
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import ITEM, LABEL, RATING, TIME, USER, Dataset
 from rag_recs.data.split import chronological
-from rag_recs.errors import DataError, ModelError
+from rag_recs.errors import DataError
 from rag_recs.ranker.deepfm import DeepFM
 from rag_recs.ranker.features import FeatureMap, Tensors, history_rows
 from rag_recs.ranker.sampling import pair_keys, sample_negatives
+from rag_recs.ranker.score import Scorer
 from rag_recs.ranker.train import Epoch, TrainLog, Validate, predict_logits, train_epochs
+from rag_recs.ranker.trained import Trained, build_model, resolve_device
 
 VALIDATION_SCORES = 1 << 20  # scores (float32) held at once by the full-list validation
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when a GPU is present, else the CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError(
-            "--device cuda was asked for but no CUDA GPU is available (use auto or cpu)"
-        )
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build_model(feature_map: FeatureMap, config: RankerConfig) -> DeepFM:
-    """The one place a DeepFM is built: its shape follows the feature map."""
-    n_sparse, n_dense, n_bags = feature_map.sizes
-    return DeepFM(
-        feature_map.num_embeddings,
-        n_sparse + n_bags + n_dense,
-        n_dense,
-        config.dim,
-        config.hidden,
-        config.dropout,
-        sparse_grad=feature_map.num_embeddings > config.sparse_rows
-        and not distributed.dense_gradients_only(),  # nccl: no sparse all-reduce
-    )
-
-
-@dataclass
-class Trained:
-    """What a fit produces and a saved ranker holds.
-
-    ``index`` (users, items, histories), the side tables (encoded features of every user and
-    item, row 0 unknown) and ``recent`` (each user's history field for serving) are None for a
-    generic CTR table.
-    """
-
-    config: RankerConfig
-    feature_map: FeatureMap
-    model: DeepFM
-    objective: str
-    fingerprint: str
-    log: TrainLog
-    index: InteractionIndex | None = None
-    user_table: Tensors | None = None
-    item_table: Tensors | None = None
-    recent: torch.Tensor | None = None  # [n_users + 1, history_len] embedding rows
 
 
 def objective_of(dataset: Dataset, config: RankerConfig) -> str:
@@ -341,8 +295,6 @@ def ndcg_validation(
 ) -> Validate:
     """Validation by the full-list NDCG of each held-out (user row, item row) pair's rank among
     the items the user has not seen; ``history`` [n, history_len] is each pair's history field."""
-    from rag_recs.ranker.score import Scorer  # scoring needs the fit's tables: import late
-
     index = trained.index
     assert index is not None
     scorer = Scorer(trained)

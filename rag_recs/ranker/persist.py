@@ -21,8 +21,8 @@ from rag_recs.config import RankerConfig
 from rag_recs.data.index import InteractionIndex
 from rag_recs.errors import ModelError
 from rag_recs.ranker.features import FeatureMap, Tensors
-from rag_recs.ranker.fit import Trained, build_model, resolve_device
 from rag_recs.ranker.train import TrainLog
+from rag_recs.ranker.trained import Trained, build_model, resolve_device
 
 FORMAT_VERSION = 2
 

@@ -20,9 +20,10 @@ from rag_recs.data.schema import ITEM, USER, Dataset
 from rag_recs.errors import ModelError
 from rag_recs.ranker import persist
 from rag_recs.ranker.features import HISTORY, FeatureMap
-from rag_recs.ranker.fit import Trained, fit
+from rag_recs.ranker.fit import fit
 from rag_recs.ranker.score import Scorer
 from rag_recs.ranker.train import TrainLog
+from rag_recs.ranker.trained import Trained
 
 if TYPE_CHECKING:
     from rag_recs.data.stream import ParquetStream, Scan

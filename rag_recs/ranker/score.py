@@ -17,8 +17,8 @@ import torch
 from rag_recs.data.schema import ITEM, USER
 from rag_recs.errors import ModelError
 from rag_recs.ranker.features import HISTORY, Tensors
-from rag_recs.ranker.fit import Trained
 from rag_recs.ranker.train import predict_logits
+from rag_recs.ranker.trained import Trained
 
 
 class Scorer:

@@ -31,16 +31,10 @@ from rag_recs.data.schema import ITEM, TIME, USER, Dataset
 from rag_recs.data.stream import ParquetStream, Scan, SeenIndex, roll_history, sort_segments
 from rag_recs.errors import DataError
 from rag_recs.ranker.features import FeatureMap, Tensors
-from rag_recs.ranker.fit import (
-    Trained,
-    build_model,
-    implicit_steps,
-    ndcg_validation,
-    resolve_device,
-    sampled_candidates,
-)
+from rag_recs.ranker.fit import implicit_steps, ndcg_validation, sampled_candidates
 from rag_recs.ranker.sampling import SeenSegments, pair_keys
 from rag_recs.ranker.train import Epoch, TrainLog, train_epochs
+from rag_recs.ranker.trained import Trained, build_model, resolve_device
 
 
 @dataclass

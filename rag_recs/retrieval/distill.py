@@ -10,8 +10,8 @@ cores, and the same bytes on every run. The result is saved in sentence-transfor
 
     python -m rag_recs.retrieval.distill   # rebuild it now (it is built on first use anyway)
 
-Changing any setting changes the vectors: change ``STATIC_MODEL``'s name in embeddings.py with
-it, so that stores built with the old model refuse to be queried with the new one.
+Changing any setting changes the vectors: change ``STATIC_MODEL``'s name with it, so that
+stores built with the old model refuse to be queried with the new one.
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
+from platformdirs import user_cache_dir
 
 from rag_recs.errors import RagRecsError
-from rag_recs.retrieval.embeddings import STATIC_DIMS, STATIC_MODEL, static_dir
+
+# The name is what a store records, so it changes with any change of the settings below;
+# stores of another version refuse to be queried.
+STATIC_DIMS = 256
+STATIC_MODEL = f"rag-recs/static-all-MiniLM-L6-v2-{STATIC_DIMS}d"
+STATIC_KEY = f"static-minilm-{STATIC_DIMS}d"
 
 SIF_COEFFICIENT = 1e-4
 DTYPE = "float16"
@@ -44,6 +50,15 @@ _MODULES = [
         "type": "sentence_transformers.models.Normalize",
     },
 ]
+
+
+def static_dir() -> Path:
+    """Where the static model lives: ``$RAG_RECS_MODELS``, else the per-user model cache.
+
+    Apart from the workspace, so that a fresh workspace does not distill it again.
+    """
+    root = os.environ.get("RAG_RECS_MODELS") or user_cache_dir("rag-recs-models")
+    return Path(root).expanduser() / STATIC_KEY
 
 
 def ensure_static(out: Path | None = None) -> Path:

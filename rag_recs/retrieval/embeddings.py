@@ -3,8 +3,8 @@
 The default is a static model distilled from all-MiniLM-L6-v2: a text's vector is the mean of
 per-token vectors, so embedding is a table look-up, hundreds of times faster than running
 MiniLM, with nearly the same neighbours for interaction histories. It is built once per machine
-from the packaged MiniLM weights, the first time it is needed (see distill.py), into
-``static_dir()``.
+from the packaged MiniLM weights, the first time it is needed, into ``static_dir()`` (both in
+distill.py).
 
 MiniLM itself stays selectable (``minilm``, or ``minilm-bf16`` for bfloat16 weights, about
 twice as fast on CPUs with bfloat16 instructions), from the weights that the
@@ -18,7 +18,6 @@ import atexit
 import functools
 import gc
 import hashlib
-import os
 import re
 import socket
 import time
@@ -29,21 +28,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
-from platformdirs import user_cache_dir
 
 from rag_recs.errors import RagRecsError
+from rag_recs.retrieval.distill import STATIC_KEY, STATIC_MODEL, ensure_static, static_dir
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_BF16 = MINILM + "@bfloat16"
-# The static model distilled from MiniLM: the name is what a store records, so it changes with
-# any change of the distillation settings (see distill.py); stores of another version refuse.
-STATIC_DIMS = 256
-STATIC_MODEL = f"rag-recs/static-all-MiniLM-L6-v2-{STATIC_DIMS}d"
 DEFAULT_MODEL = STATIC_MODEL
 _ST_ORG = "sentence-transformers/"
-_STATIC_KEY = f"static-minilm-{STATIC_DIMS}d"
 _ALIASES = {
-    "static": {"default", "static", "static-minilm", _STATIC_KEY, STATIC_MODEL.lower()},
+    "static": {"default", "static", "static-minilm", STATIC_KEY, STATIC_MODEL.lower()},
     "minilm": {"minilm", "all-minilm-l6-v2", MINILM.lower()},
     "minilm-bf16": {"minilm-bf16", "all-minilm-l6-v2-bf16", MINILM_BF16.lower()},
 }
@@ -73,7 +67,7 @@ def resolve_model(name: str | None = None) -> EmbeddingModel:
     lower = text.lower()
     if lower in _ALIASES["static"]:
         source = str(static_dir())  # no padding to waste: large batches are cheaper
-        return EmbeddingModel(STATIC_MODEL, _STATIC_KEY, source, local=True, batch_size=256)
+        return EmbeddingModel(STATIC_MODEL, STATIC_KEY, source, local=True, batch_size=256)
     if lower in _ALIASES["minilm"]:
         return EmbeddingModel(MINILM, "all-minilm-l6-v2", _packaged_minilm(), local=True)
     if lower in _ALIASES["minilm-bf16"]:
@@ -147,8 +141,6 @@ def _huggingface(model: EmbeddingModel, device: str | None) -> Embeddings:
     """
     atexit.register(gc.freeze)
     if model.name == STATIC_MODEL:
-        from rag_recs.retrieval.distill import ensure_static
-
         ensure_static(Path(model.source))
     model_kwargs: dict[str, Any] = {}
     if device:
@@ -207,15 +199,6 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     except OSError:
         return False
     return True
-
-
-def static_dir() -> Path:
-    """Where the static model lives: ``$RAG_RECS_MODELS``, else the per-user model cache.
-
-    Apart from the workspace, so that a fresh workspace does not distill it again.
-    """
-    root = os.environ.get("RAG_RECS_MODELS") or user_cache_dir("rag-recs-models")
-    return Path(root).expanduser() / _STATIC_KEY
 
 
 def _packaged_minilm() -> str:
