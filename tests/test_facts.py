@@ -88,7 +88,9 @@ def test_has_seen_by_title_and_by_id(facts, table, small_data):
     assert facts.find_item(f"item {item}") == item and facts.find_item(f"#{item}") == item
     fact = facts.has_seen(user, item)
     assert fact.values["seen"] is True and fact.values["liked"] == bool(row.rating >= 4)
-    unseen = next(i for i in small_data.catalog if i not in set(table[table.user_id == user].item_id))
+    unseen = next(
+        i for i in small_data.catalog if i not in set(table[table.user_id == user].item_id)
+    )
     assert facts.has_seen(user, unseen).values["seen"] is False
     assert facts.has_seen(user, unseen).text.startswith("No:")
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.links import name
+from rag_recs.assistant.questions import FactKind, FactQuestion
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import Dataset
 from rag_recs.data.sparse import InteractionMatrix
 
-FactKind = Literal[
-    "history", "favourites", "similar_users", "seen", "liked_count", "recent", "item"
-]
 SHOWN = 10  # items listed in a history
 TOP = 5  # favourite values and similar users listed
 
@@ -68,6 +66,37 @@ class Facts:
         if bare and (found := self.index.resolve_item(bare)) is not None:
             return found
         return self.finder.title_match(raw)
+
+    def answer(self, question: FactQuestion, user: Any = None, item: Any = None) -> Fact | str:
+        """The fact ``question`` asks for. ``user`` is whom it is about (the named user, else
+        the conversation's for a pronoun), ``item`` the conversation's last item (for "it").
+        A question that cannot be answered gets the sentence saying why instead."""
+        if question.kind in ("liked_count", "item", "seen"):
+            if question.item_pronoun:
+                if item is None:
+                    return "I could not tell which item 'it' is; name it by title or id."
+            else:
+                item = self.find_item(question.item_text or "")
+                if item is None:
+                    return f"There is no item called '{question.item_text}' here."
+            if question.kind == "liked_count":
+                return self.liked_count(item)
+            if question.kind == "item":
+                return self.describe(item)
+        if user is None:
+            return (
+                "I could not tell which user that is about; name them by id, for example "
+                "'what has user 12 had?'."
+            )
+        user = self.index.resolve_user(user)
+        if question.kind == "seen":
+            return self.has_seen(user, item)
+        return {
+            "history": self.history,
+            "favourites": self.favourites,
+            "similar_users": self.similar_users,
+            "recent": self.recent,
+        }[question.kind](user)
 
     # ---- the facts --------------------------------------------------------------------------
     def history(self, user: Any) -> Fact:
@@ -120,7 +149,8 @@ class Facts:
         """The users whose histories overlap the user's most: exact Jaccard over all users."""
         row = self.index.user_row(user)
         rows, shared, jac = self.matrix.jaccard(row)
-        order = np.lexsort((rows, -jac))[:TOP]  # highest Jaccard, ties by row
+        ids = [str(self.index.user_id(int(r))) for r in rows]
+        order = sorted(range(len(rows)), key=lambda o: (-jac[o], ids[o]))[:TOP]  # ties by id
         found = [
             {
                 "user_id": self.index.user_id(int(rows[o])),

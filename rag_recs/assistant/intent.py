@@ -39,13 +39,16 @@ ITEM_NOUNS = (
     "películas|peliculas|película|pelicula|artículos|articulos|libros|recomendaciones|"
     "bucher|series|serien|titres|titel|titulos|lectures|lecturas|choses|sachen|cosas|vorschlage|"
     "propositions|sugerencias|conseils|tipps|documentaires|documentales|"
-    "libri|giochi|canzoni|articoli|titoli|consigli|suggerimenti|prodotti|brani|documentari"
+    "libri|giochi|canzoni|articoli|titoli|consigli|suggerimenti|prodotti|brani|documentari|"
+    "album|albums|alben"
 )
 _NUM = rf"(\d{{1,6}}|a couple of|couple of|a few|few|{WORDS_PATTERN}|an?)"
 # nouns for the person a question is about, in English, French, German, Spanish, Italian (typos)
 PERSON_NOUNS = (
     "user|usr|uesr|usre|ueser|useer|customer|custmer|costumer|client|clients|member|memeber|"
-    "reader|viewer|veiwer|listener|subscriber|person|account|profile|"
+    "reader|viewer|veiwer|listener|subscriber|person|account|profile|player|gamer|shopper|"
+    "joueur|joueuse|auditeur|auditrice|spieler|spielerin|h(?:ö|oe|o)rer(?:in)?|jugador|jugadora|"
+    "oyente|"
     "utilisateur|utilisatrice|utilisateurs|lecteur|lectrice|membre|abonn[ée]e?|spectateur|"
     "spectatrice|compte|profil|"
     "benutzer|benutzerin|nutzer|nutzerin|kunde|kunden|kundin|mitglied|leser|leserin|zuschauer|"
@@ -96,7 +99,7 @@ NOUN_RE = re.compile(
     r"neue|andere|weitere|gute|nuevas|nuevos|otras|otros|buenas|buenos|mas|de|d'|"
     r"nuovi|nuove|altri|altre|buoni|buone|di|"
     r"light[\s-]?hearted|feel[\s-]?good|family[\s-]?friendly|funny|uplifting|cheerful|dark|"
-    r"scary|sad|romantic|exciting|relaxing|serious|quirky|classic|epic|cozy|cosy)\s*)*"
+    r"scary|sad|romantic|exciting|relaxing|serious|quirky|classic|epic|cozy|cosy)\b\s*)*"
     r"(\w[\w'-]*)",
     re.I,
 )

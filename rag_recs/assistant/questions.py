@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from rag_recs.assistant.facts import FactKind
 from rag_recs.assistant.lexicon import plain
 
+FactKind = Literal[
+    "history", "favourites", "similar_users", "seen", "liked_count", "recent", "item"
+]
 _VERBS = (
     r"(?:seen|watched|viewed|read|played|heard|listened to|bought|purchased|rated|liked|had|"
     r"tried|visited|ordered|streamed|vu|regarde|lu|joue|ecoute|achete|aime|note|gesehen|"
