@@ -18,6 +18,7 @@ VARIABLES: dict[str, frozenset[str]] = {
     "recommend": frozenset({"context", "evidence", "candidates", "question", "k"}),
     "pick": frozenset({"context", "evidence", "candidates", "question"}),
     "extract": frozenset({"genres", "genre_a", "genre_b", "question"}),
+    "facts": frozenset({"facts", "question"}),
 }
 """The variables the code fills for each prompt it ships; an edited file must keep them all."""
 
