@@ -82,13 +82,14 @@ def measure(name: str, dataset: Dataset, users: int, workspace: str, k: int = 5)
             links = item.evidence.links
             lead[links[0].kind if links else "none"] += 1
     store = "store" if assistant.store is not None else "no store"
+    p95 = sorted(times)[int(0.95 * len(times))]
     return [
         f"{name} ({store})",
         f"{len(sample)} x {k}",
         f"{own / n:.3f}",
         f"{before / n:.3f}",
         *[f"{lead[kind] / n:.3f}" for kind in KINDS],
-        f"{statistics.median(times) * 1000:.0f} / {sorted(times)[int(0.95 * len(times))] * 1000:.0f}",
+        f"{statistics.median(times) * 1000:.0f} / {p95 * 1000:.0f}",
     ]
 
 
