@@ -52,11 +52,14 @@ def resolve_user(user: object) -> int:
     raise UnknownUser(f"unknown user {user!r}")
 
 
-def read(question: str, llm: object) -> tuple[Intent, FactQuestion | None, float | None]:
+def read(
+    question: str, llm: object, facts: Facts | None = None
+) -> tuple[Intent, FactQuestion | None, float | None]:
     """The intent and data question as ``Assistant.ask`` reads them, and the LLM's seconds
     when it was asked."""
     intent = parse_question(question, ML100K_GENRES)
-    fact = read_fact(question, intent.user, asks_count=intent.k is not None)
+    names = facts.names if facts is not None else None
+    fact = read_fact(question, intent.user, asks_count=intent.k is not None, names_item=names)
     if fact is not None or llm is None or not needs_llm(intent):
         return intent, fact, None
     start = time.perf_counter()
@@ -113,7 +116,7 @@ def score(cases: list[dict], llm: object, facts: Facts | None) -> list[dict]:
     """One row per question: what was read right, and the LLM's seconds or None."""
     rows = []
     for case in cases:
-        intent, fact, seconds = read(case["question"], llm)
+        intent, fact, seconds = read(case["question"], llm, facts)
         user = None if intent.user is None else str(intent.user)
         kind = fact.kind if fact is not None else None
         got = (user, intent.k, intent.include, intent.exclude, intent.like, kind)

@@ -78,7 +78,9 @@ class Answer:
         if self.items:
             lines.append(f"For user {self.user}:")
             for n, item in enumerate(self.items, 1):
-                lines.append(f"{n}. {item.title} (item {item.item_id}, score {item.score:.2f})")
+                ev = item.evidence
+                rank = f", ranked {ev.rank} of {ev.unseen} unseen" if ev.rank is not None else ""
+                lines.append(f"{n}. {item.title} (item {item.item_id}{rank})")
                 lines.append(f"   {item.reason}")
         if self.rejected:
             lines.append("Rejected candidates:")

@@ -30,13 +30,20 @@ from pydantic import BaseModel, Field
 from rag_recs.assistant.answer import Answer, AnswerItem
 from rag_recs.assistant.evidence import Evidence, Neighbor, numbers_ok
 from rag_recs.assistant.extract import needs_llm, read_with_llm
+from rag_recs.assistant.facts import Facts
 from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K, Intent, parse_question
+from rag_recs.assistant.links import HistoryLinks, unseen_rank
+from rag_recs.assistant.nouns import default_noun, plural
+from rag_recs.assistant.questions import FactQuestion, read_fact
 from rag_recs.assistant.stages import Candidates, Request, neighbors_in
 from rag_recs.assistant.validate import Catalog, Rejection, validate
+from rag_recs.assistant.wording import word_fact
 from rag_recs.assistant.years import describe, title_year
+from rag_recs.data.attributes import item_attributes
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import GENRES, ITEM, Dataset, to_python
+from rag_recs.data.sparse import InteractionMatrix
 from rag_recs.errors import RagRecsError
 from rag_recs.llm.schema import Candidate, Proposal
 from rag_recs.ranker.ranker import DeepFMRanker
@@ -76,6 +83,11 @@ class AssistantConfig(BaseModel):
         1.0, ge=0.0, description="weight of the similarity to X when asked for something like X"
     )
     like_pool: int = Field(50, ge=1, description="items near X fetched by vector search")
+    item_noun: str | None = Field(
+        None,
+        description="the data's word for items in answers and prompts (default: movies "
+        "for MovieLens, else items)",
+    )
     history_size: int = Field(100, ge=1, description="answers kept for follow-ups (the latest)")
     context_items: int = Field(8, ge=1, description="liked titles per document the LLM reads")
     context_neighbors: int = Field(2, ge=0, description="similar users whose likes it reads")
@@ -118,6 +130,11 @@ class Assistant:
         self.genres = self._genres()
         self.index = InteractionIndex.from_dataset(dataset, self.config.like_threshold)
         self.finder = ItemFinder(dataset, self.catalog, self.index, store, self.config.like_pool)
+        self.noun = plural(self.config.item_noun or default_noun(dataset))
+        matrix, attributes = InteractionMatrix(self.index), item_attributes(dataset)
+        self.links = HistoryLinks(dataset, self.index, matrix, attributes, store)
+        self.facts = Facts(dataset, self.index, matrix, attributes, self.finder, self.noun)
+        self.last_item: Any = None  # the item the conversation spoke of last ("it")
         self.history: deque[Answer] = deque(maxlen=self.config.history_size)  # bounded memory
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
@@ -142,14 +159,19 @@ class Assistant:
         """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
         start = time.perf_counter()
         intent = parse_question(question, self.genre_names)  # the patterns: the fast path
+        fact = read_fact(
+            question, intent.user, asks_count=intent.k is not None, names_item=self.facts.names
+        )
         read_note, read_s = "", 0.0
-        if self.llm is not None and needs_llm(intent, self.user_pinned):
+        if fact is None and self.llm is not None and needs_llm(intent, self.user_pinned):
             with self._llm_lock:  # what the LLM reads is checked against the question
                 intent, read_note = read_with_llm(
                     self.llm, question, intent, self.genre_names, self.resolve_user
                 )
             read_s = time.perf_counter() - start
-        if intent.kind == "why":
+        if fact is not None:
+            answer = self._fact(question, fact)
+        elif intent.kind == "why":
             answer = self._why(question, intent)
         elif (user := self._addressee(intent)) is None:
             answer = Answer(question, message=self._who_message(intent))
@@ -356,13 +378,17 @@ class Assistant:
         template sentence, led by the LLM's own words when they state no figure of their own
         and are a sentence rather than a fragment."""
         found, answer = request.candidates, request.answer
+        ranks, unseen = unseen_rank(self.ranker, request.user, [i for i, *_ in ranked])
         reasons: dict[Any, str] = {}
         for c in proposal.items:
             item = self.catalog.resolve(c.item_id)
             if item is not None and c.reason:
                 reasons.setdefault(item, c.reason)
         for item, score, blend, source in ranked:
-            evidence = self.evidence(request.user, item, answer.similar_users, score)
+            evidence = self.evidence(
+                request.user, item, answer.similar_users, score, request.include
+            )
+            evidence.rank, evidence.unseen = ranks[item], unseen
             if found.near.get(item, 0.0) > 0:
                 evidence.similar_to, evidence.similarity = found.like_to, found.near[item]
             own = reasons.get(item, "").strip()
@@ -380,7 +406,11 @@ class Assistant:
         if resolved is None:
             raise RagRecsError(f"unknown item {item!r}")
         score = float(self.ranker.score(user, [resolved])[0])
-        return self.evidence(user, resolved, self.similar_users(user), score)
+        evidence = self.evidence(user, resolved, self.similar_users(user), score)
+        ranks, unseen = unseen_rank(self.ranker, user, [resolved])
+        if resolved not in self.index.seen(user):
+            evidence.rank, evidence.unseen = ranks[resolved], unseen
+        return evidence
 
     def as_runnable(self):
         """The assistant as a LangChain Runnable: question (str) -> answer (dict)."""
@@ -455,22 +485,22 @@ class Assistant:
         rows.sort(key=lambda n: (-n.jaccard, str(n.user_id)))
         return [n for n in rows if n.shared][: self.config.n_neighbors]
 
-    def evidence(self, user: Any, item: Any, neighbors: list[Neighbor], score: float) -> Evidence:
+    def evidence(
+        self, user: Any, item: Any, neighbors: list[Neighbor], score: float, asked=()
+    ) -> Evidence:
+        """The computed evidence: supporters among ``neighbors`` and the item's links to the
+        user's own history (``asked``: the genres the question asked for, said for a user
+        without history)."""
         supporters = [n for n in neighbors if item in self.index.liked(n.user_id)]
-        genres = self.genres.get(item, [])
-        primary = genres[:1]  # the item's main genre / topic: the strongest match to explain
-        liked = self._by_popularity(self.index.liked(user))  # best-known liked items first
-        same = [i for i in liked if set(self.genres.get(i, [])) & set(primary)]
-        shared = [g for g in genres if any(g in self.genres.get(i, []) for i in same[:2])]
         return Evidence(
             item,
             self.dataset.title(item),
             score,
             len(neighbors),
             supporters,
-            genres,
-            [self.dataset.title(i) for i in same],
-            shared,
+            self.genres.get(item, []),
+            self.links.links(user, item, asked),
+            noun=self.noun,
         )
 
     @functools.cached_property
@@ -590,7 +620,7 @@ class Assistant:
         answer.notes.extend(self.notes)
         seen = self.index.seen(user)
         request = Request(user, k, answer.question, answer, seen, lambda i: None, [], list(like))
-        request.taste = taste
+        request.taste, request.include = taste, list(include)
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
             return request
@@ -684,6 +714,23 @@ class Assistant:
         for title in sorted(pool.values(), key=len, reverse=True):
             rest = rest.replace(title, " ")
         return len(re.findall(r"[^\W\d_]{2,}", rest)) < 4
+
+    def _fact(self, question: str, fact: FactQuestion) -> Answer:
+        """A data question, answered from computed facts (:class:`Facts`); a pronoun stands for
+        the conversation's user or last item. Worded by the LLM only with the facts' figures."""
+        user = fact.user or (self.current_user if fact.user_pronoun or self.user_pinned else None)
+        found = self.facts.answer(fact, user, self.last_item)
+        if isinstance(found, str):
+            return Answer(question, user=user, message=found, kind="fact")
+        answer = Answer(question, user=found.user, kind="fact", facts=found.to_dict())
+        answer.message, by = found.text, "template"
+        if self.llm is not None:
+            with self._llm_lock:
+                answer.message, by = word_fact(self.llm, question, found, self.catalog.titles)
+        answer.notes.append(f"computed from the data; worded by the {by}")
+        self.current_user = found.user if found.user is not None else self.current_user
+        self.last_item = found.item if found.item is not None else self.last_item
+        return answer
 
     def _why(self, question: str, intent: Intent) -> Answer:
         last = next((a for a in reversed(self.history) if a.items), None)

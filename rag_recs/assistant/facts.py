@@ -65,7 +65,7 @@ class Facts:
         bare = raw.lower().removeprefix("item").removeprefix("#").strip().lstrip("#").strip()
         if bare and (found := self.index.resolve_item(bare)) is not None:
             return found
-        return self.finder.title_match(raw)
+        return self.finder.title_match(raw, strict=True)
 
     def answer(self, question: FactQuestion, user: Any = None, item: Any = None) -> Fact | str:
         """The fact ``question`` asks for. ``user`` is whom it is about (the named user, else
@@ -97,6 +97,10 @@ class Facts:
             "similar_users": self.similar_users,
             "recent": self.recent,
         }[question.kind](user)
+
+    def names(self, text: str) -> bool:
+        """Whether ``text`` names an item of the catalog."""
+        return self.find_item(text) is not None
 
     # ---- the facts --------------------------------------------------------------------------
     def history(self, user: Any) -> Fact:

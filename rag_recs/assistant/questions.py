@@ -9,6 +9,7 @@ recommendations (a verb such as "suggest", or a count of items) is never a data 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -168,11 +169,18 @@ class FactQuestion:
     item_pronoun: bool = False  # "it": the conversation's last item
 
 
-def read_fact(question: str, user: str | None, *, asks_count: bool = False) -> FactQuestion | None:
+def read_fact(
+    question: str,
+    user: str | None,
+    *,
+    asks_count: bool = False,
+    names_item: Callable[[str], bool] | None = None,
+) -> FactQuestion | None:
     """The data question ``question`` asks, or None when it asks for recommendations.
 
     ``user`` is the user the question names (read by the question patterns), ``asks_count``
-    whether they read a count of items ("3 movies": a recommendation)."""
+    whether they read a count of items ("3 movies": a recommendation). "What is X?" is a data
+    question only when ``names_item(X)`` (where given) finds an item: "what's new?" is not."""
     text = " ".join(question.split()).strip(" ?!.¿¡")
     folded = plain(text)
     if len(folded) != len(text):  # "ß" -> "ss" shifts positions; read as written
@@ -191,7 +199,9 @@ def read_fact(question: str, user: str | None, *, asks_count: bool = False) -> F
             if item_text is None:
                 continue
             found.item_pronoun = bool(ITEM_PRONOUN_RE.match(item_text))
-        if kind == "item" and user is not None:
+        if kind == "item" and (
+            user is not None or names_item and not found.item_pronoun and not names_item(item_text)
+        ):
             continue  # "what is a good movie for user 12?" is a recommendation
         if user is None and kind not in ("liked_count", "item"):
             found.user_pronoun = bool(USER_PRONOUN_RE.search(folded))

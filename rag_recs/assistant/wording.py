@@ -45,12 +45,12 @@ def grounded(text: str, fact: Fact, titles: Iterable[str] = ()) -> bool:
         return False
     if any(q.strip() not in own_titles for q in QUOTED_RE.findall(words)):
         return False
-    lowered = f" {words.lower()} "
+    lowered, own = f" {words.lower()} ", {t.lower() for t in own_titles}
     return not any(
-        len(t) > 3 and re.search(rf"(?<!\w){re.escape(t.lower())}(?!\w)", lowered)
+        len(t) > 3 and t.lower() in lowered and t.lower() not in own
+        and re.search(rf"(?<!\w){re.escape(t.lower())}(?!\w)", lowered)
         for t in titles
-        if t not in own_titles
-    )
+    )  # fmt: skip
 
 
 def _number(text: str) -> str:

@@ -3,6 +3,8 @@ over every user, in memory that grows with the interactions (never users x items
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -13,20 +15,26 @@ class InteractionMatrix:
     """Who interacted with what (any rating), by row and by column, for exact overlap counts.
 
     Rows and columns are the :class:`InteractionIndex` rows (0 is the unknown slot, empty).
-    Both layouts are kept (CSR by user, CSC by item): two int32 copies of the interactions.
+    The by-user layout shares the index's arrays (one byte an interaction more); the by-item
+    layout is a copy (about five bytes an interaction), made on first use. The index holds each
+    (user, item) pair once (the loaders keep one row per pair).
     """
 
     def __init__(self, index: InteractionIndex) -> None:
-        users, items = index.seen_pairs()
         shape = (index.n_users + 1, index.n_items + 1)
-        ones = np.ones(len(items), np.int32)
-        by_user = sp.csr_matrix((ones, (users, items)), shape=shape)
-        by_user.data[:] = 1  # a repeated (user, item) pair is still one interaction
-        self.by_user = by_user
-        self.by_item = by_user.tocsc()
+        indptr = index.indptr
+        if indptr[-1] < np.iinfo(np.int32).max:  # same index dtype: the index's rows are shared
+            indptr = indptr.astype(np.int32)
+        ones = np.ones(len(index.indices), bool)  # one byte per interaction
+        self.by_user = sp.csr_matrix((ones, index.indices, indptr), shape=shape)
         self.user_counts = np.diff(self.by_user.indptr)  # [n_users + 1] items per user
-        self.item_counts = np.diff(self.by_item.indptr)  # [n_items + 1] users per item
+        self.item_counts = index.popularity  # [n_items + 1] users per item
         self.n_users = index.n_users
+
+    @functools.cached_property
+    def by_item(self) -> sp.csc_matrix:
+        """The same matrix by column (users per item), built on first use."""
+        return self.by_user.tocsc()
 
     def users_of(self, item_row: int) -> np.ndarray:
         """User rows that interacted with the item at ``item_row``."""
