@@ -205,3 +205,65 @@ def test_the_ranker_number_is_a_rank_among_unseen_items(small_data, small_ranker
     seen = set(small_data.interactions.query("user_id == @user").item_id)
     assert unseen == len(set(small_data.catalog) - seen)
     assert [ranks[i] for i, _ in top] == [1, 2, 3]
+
+
+# ---- the conversation routes data questions to the facts ---------------------------------------
+@pytest.fixture()
+def chat(small_data, small_ranker):
+    from rag_recs.assistant import Assistant
+
+    return Assistant(small_data, small_ranker)
+
+
+def test_a_data_question_is_answered_with_facts_and_no_items(chat, table):
+    answer = chat.ask("how many people liked item 7?")
+    rows = table[table.item_id == 7]
+    data = answer.to_dict()
+    assert data["kind"] == "fact" and data["items"] == []
+    assert data["facts"]["liked"] == int((rows.rating >= 4).sum())
+    assert data["facts"]["had"] == len(rows)
+    assert answer.message == f"{data['facts']['liked']} of the {len(rows)} users who had " + (
+        f"'{chat.dataset.title(7)}' liked it."
+    )
+    assert chat.ask("3 articles for user 5").to_dict()["kind"] == "recommend"
+
+
+def test_pronouns_follow_the_conversation(chat, table):
+    first = chat.ask("what has user 12 read?")
+    assert first.facts["count"] == int((table.user_id == 12).sum())
+    genres = chat.ask("what about her favourite topics?")
+    assert genres.user == 12 and genres.kind == "fact"
+    mine = table[table.user_id == 12].item_id
+    assert genres.facts["count"] == len(mine)
+    seen = chat.ask("has she read item 7?")
+    assert seen.facts["seen"] == (7 in set(mine))
+    liked = chat.ask("how many people liked it?")
+    assert liked.facts["item"] == 7 and liked.facts["had"] == int((table.item_id == 7).sum())
+
+
+def test_a_pronoun_without_a_conversation_is_asked_back(chat):
+    answer = chat.ask("what are her favourite genres?")
+    assert answer.facts is None and answer.user is None and "which user" in answer.message
+    assert "which item" in chat.ask("how many people liked it?").message
+
+
+def test_an_llm_wording_with_an_invented_number_gives_the_template(small_data, small_ranker):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from rag_recs.assistant import Assistant
+
+    title = small_data.title(7)
+    invented = FakeListChatModel(responses=[f"'{title}' was liked by 999 people."])
+    answer = Assistant(small_data, small_ranker, llm=invented).ask("how many people liked item 7?")
+    assert answer.message == answer_template(answer) and "999" not in answer.message
+    assert answer.notes[-1].endswith("worded by the template")
+    liked = answer.facts["liked"]
+    honest = FakeListChatModel(responses=[f"{liked} people liked '{title}'."])
+    worded = Assistant(small_data, small_ranker, llm=honest).ask("how many people liked item 7?")
+    assert worded.message == f"{liked} people liked '{title}'."
+    assert worded.notes[-1].endswith("worded by the llm")
+
+
+def answer_template(answer) -> str:
+    facts = answer.facts
+    return f"{facts['liked']} of the {facts['had']} users who had '{facts['title']}' liked it."
