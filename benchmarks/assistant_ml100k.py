@@ -59,17 +59,18 @@ def _warm(assistant, question: str, k: int, runs: int = 10) -> tuple[float, floa
 
 def weight_sweep(assistant, users_targets, weights, k: int = 10) -> list[list[str]]:
     """Recall@k / NDCG@k of the blend for each ``llm_weight``, the LLM run once per user: the
-    public stages up to validation, then :meth:`Assistant.rerank` once per weight."""
+    public stages up to validation, then :meth:`Recommender.rerank` once per weight."""
     import numpy as np
 
+    pipeline = assistant.pipeline
     hits = {w: [] for w in weights}
     for user, target in users_targets:
-        request = assistant.request(user, k)
-        proposal = assistant.propose(request)
-        kept = assistant.validate(request, proposal)
+        request = pipeline.request(user, k)
+        proposal = pipeline.propose(request)
+        kept = pipeline.validate(request, proposal)
         for w in weights:
-            assistant.config = assistant.config.model_copy(update={"llm_weight": w})
-            items = [i for i, *_ in assistant.rerank(request, proposal, kept)]
+            pipeline.config = pipeline.config.model_copy(update={"llm_weight": w})
+            items = [i for i, *_ in pipeline.rerank(request, proposal, kept)]
             rank = items.index(target) if target in items else None
             hits[w].append((rank is not None, 0.0 if rank is None else 1 / np.log2(rank + 2)))
     return [

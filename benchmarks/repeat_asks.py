@@ -69,7 +69,7 @@ def main() -> None:
     dataset = generate()
     with tempfile.TemporaryDirectory(prefix="rag-recs-repeat-") as workspace:
         assistant = build_assistant(dataset, llm="none", workspace=workspace, progress=False)
-        users = list(assistant.index.users)
+        users = list(assistant.pipeline.index.users)
         topics = assistant.genre_names or ["any"]
 
         def question(n: int) -> str:

@@ -16,6 +16,14 @@ class SettingsError(RagRecsError, ValueError):
     """A settings file or variable that cannot be used: names the file and the key."""
 
 
+# the allowed values of the settings that are choices, which the CLI offers as they are here
+Device = Literal["auto", "cpu", "cuda"]
+Objective = Literal["auto", "explicit", "implicit"]
+LLMMode = Literal["auto", "labels", "generate"]
+EvalProtocol = Literal["ctr", "loo"]
+EvalMode = Literal["ranker", "llm", "random", "llm-rerank", "assistant"]
+
+
 def config_path() -> Path:
     """The TOML file settings are read from: ``$RAG_RECS_CONFIG``, else ``rag-recs.toml``."""
     return Path(os.environ.get("RAG_RECS_CONFIG", "rag-recs.toml"))
@@ -44,7 +52,7 @@ class RankerConfig(BaseModel):
         0.1, ge=0.0, lt=1.0, description="explicit labels: per-user latest share"
     )
     valid_users: int = Field(500, ge=0, description="implicit: users whose last item validates")
-    objective: Literal["auto", "explicit", "implicit"] = "auto"
+    objective: Objective = "auto"
     threshold: float = Field(4.0, description="explicit: label = rating >= threshold")
     negatives: int = Field(8, ge=1, description="implicit: sampled negatives per positive")
     sampler: Literal["uniform", "popularity"] = "uniform"
@@ -72,7 +80,7 @@ class RankerConfig(BaseModel):
         "(SparseAdam): a dense step reads and writes the whole table",
     )
     seed: int = 2024
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     progress: bool = True
 
 

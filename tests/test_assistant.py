@@ -580,7 +580,7 @@ def test_something_like_x_moves_the_answer_toward_x_and_says_so(make, small_data
     user = small_data.user_index[3]
     anchor = small_data.catalog[7]
     title = small_data.title(anchor)
-    near = plain.index.co_occurrence(anchor)
+    near = plain.pipeline.index.co_occurrence(anchor)
     before = plain.ask(f"5 items for user {user}")
     after = plain.ask(f"5 items like '{title}' for user {user}")
     assert_valid(after, small_data, 5)

@@ -403,5 +403,5 @@ def test_like_x_through_the_store_uses_item_vectors(tmp_path: Path, embeddings, 
     cited = {i.item_id: i.evidence.similarity for i in answer.items if i.evidence.similarity}
     assert cited and all(abs(s - dict(near).get(i, s)) < 1e-6 for i, s in cited.items())
     # free text that is no title is searched among the item documents
-    matched, found, how = assistant.like_items("football and tennis")
+    matched, found, how = assistant.pipeline.like_items("football and tennis")
     assert how == "item vectors" and matched == "football and tennis" and found

@@ -38,19 +38,21 @@ def make(small_data: Dataset, small_ranker: DeepFMRanker):
 
 def test_the_stages_run_in_order_through_the_retrieval_chain(make, small_data):
     assistant = make()
-    docs = assistant.context(USER_ID)
-    kinds = [d.metadata["kind"] for d in docs]
-    assert kinds[:2] == ["user", "neighbors"] and set(kinds[2:]) <= {"history"}
-    neighbors = docs[1].metadata["neighbors"]
-    assert neighbors == assistant.similar_users(USER_ID)
-    for doc in docs[2:]:  # what similar users liked that the user has not seen
-        assert doc.metadata["user_id"] in {n.user_id for n in neighbors}
+    context = assistant.pipeline.context(USER_ID)
+    texts = context.texts(assistant.dataset.title)
+    assert texts[0].startswith(f"User {USER_ID} liked: ")
+    assert texts[1].startswith("Most similar users: ")
+    neighbors = context.neighbors
+    assert neighbors and neighbors == assistant.pipeline.similar_users(USER_ID)
+    for text in texts[2:]:  # what similar users liked that the user has not seen
+        assert text.startswith("User ") and " also liked: " in text
+    assert set(context.also_liked) <= {n.user_id for n in neighbors}
 
     recorder = ChainNames()
     first = assistant.recommend(USER_ID, 3).items[0].item_id
     reply = json.dumps({"items": [{"item_id": first, "reason": "a sensible pick"}]})
     traced = make(FakeListChatModel(responses=[reply]))
-    traced.chain = traced.chain.with_config(callbacks=[recorder])
+    traced.pipeline.chain = traced.pipeline.chain.with_config(callbacks=[recorder])
     answer = traced.recommend(USER_ID, 3)
     assert len(answer.items) == 3 and answer.similar_users == neighbors
     assert "rag_recs_recommend" in recorder.names and "candidates" in recorder.names

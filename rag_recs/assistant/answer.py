@@ -13,8 +13,9 @@ from rag_recs.assistant.validate import Rejection
 class AnswerItem:
     """One recommended item, its ranker score, its reason and the evidence behind it.
 
-    Items are ordered by ``blend``: the ranker's probability plus
-    ``AssistantConfig.support_weight`` x the share of the most similar users who liked the item.
+    Items are ordered by ``blend``, the documented blend of :mod:`rag_recs.assistant.pipeline`
+    (the ranker's probability plus weighted similar-user support, similarity to X and the LLM's
+    probability).
     """
 
     item_id: Any

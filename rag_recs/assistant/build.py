@@ -10,37 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from rag_recs.assistant.assistant import Assistant, AssistantConfig
+from rag_recs.assistant.assistant import Assistant
+from rag_recs.assistant.config import AssistantConfig
 from rag_recs.config import RankerConfig, Settings
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.schema import Dataset
-from rag_recs.errors import StoreMissing
 from rag_recs.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-def open_store(
-    workspace: Workspace,
-    dataset: Dataset,
-    *,
-    store_dir: str | Path | None = None,
-    chroma_url: str | None = None,
-    embeddings: str | None = None,
-) -> Any:
-    """The dataset's vector store, created empty when missing (``store.synced`` says if it
-    holds this data yet: a build that was cut short is completed by the next sync)."""
-    from rag_recs.retrieval.store import HistoryStore
-
-    def history_store(create: bool) -> HistoryStore:
-        if chroma_url or store_dir:
-            return HistoryStore(store_dir, url=chroma_url, embeddings=embeddings, create=create)
-        return HistoryStore.in_workspace(workspace, dataset, embeddings=embeddings, create=create)
-
-    try:
-        return history_store(create=False)
-    except StoreMissing:
-        return history_store(create=True)
 
 
 class StoreBuild:
@@ -122,8 +99,15 @@ def build_assistant(
     ranker_config = ranker_config or RankerConfig(progress=progress)
     store, build, notes = None, None, []
     if use_store:
+        from rag_recs.retrieval.store import open_store
+
         store = open_store(
-            ws, dataset, store_dir=store_dir, chroma_url=chroma_url, embeddings=embeddings
+            ws,
+            dataset,
+            store_dir=store_dir,
+            chroma_url=chroma_url,
+            embeddings=embeddings,
+            create=True,
         )
         if not store.synced(dataset):
             build = StoreBuild(store, dataset, progress).start()  # overlaps the ranker's fit

@@ -53,6 +53,35 @@ class ItemFinder:
             return text, {i: s for i, s in found.items() if i is not None}, "item vectors"
         return text, {}, ""
 
+    def requested(
+        self, like: list[str], taste: str | None, eligible: set
+    ) -> tuple[str, dict[Any, float], list[str]]:
+        """The "like X" and taste ("light-hearted") requests: what they were read as, the
+        eligible items close to them (the closer of the two for each item), and notes saying
+        what was matched, or that nothing could be."""
+        asked = [(text, True) for text in like[:1]] + ([(taste, False)] if taste else [])
+        names, near, notes = [], {}, []
+        for text, titles in asked:
+            matched, found, how = self.near(text, titles=titles)
+            found = {i: s for i, s in found.items() if i in eligible and s > 0}
+            if found:
+                names.append(matched)
+                notes.append(
+                    f"'{text}' was read as '{matched}': items close to it ({how}) are favoured"
+                )
+            else:
+                where = "" if self.store is not None else " and there is no vector store to search"
+                what = "no such title here" if titles else "no item documents match"
+                notes.append(
+                    f"nothing the user has not seen is close to '{text}' ({what}{where}):"
+                    f" the {'like' if titles else 'taste'} request could not be applied"
+                )
+            for i, sim in found.items():
+                near[i] = max(near.get(i, 0.0), sim)
+        if len(like) > 1:
+            notes.append(f"only the first 'like' was used ('{like[0]}')")
+        return " / ".join(names), near, notes
+
     def title_match(self, text: str, *, strict: bool = False) -> Any:
         """The catalog item whose title ``text`` names (the most popular of several), or None.
         ``strict``: a part of a title counts only as whole words of five letters or more (a

@@ -1,12 +1,11 @@
-"""What flows between the assistant's stages: the request and its candidates."""
+"""What flows between the pipeline's stages: the request, its context, its candidates and the
+ranked items; plain values, so each stage can be called and checked on its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from langchain_core.documents import Document
+from typing import Any, NamedTuple
 
 from rag_recs.assistant.answer import Answer
 from rag_recs.assistant.evidence import Neighbor
@@ -15,7 +14,7 @@ from rag_recs.assistant.evidence import Neighbor
 @dataclass
 class Request:
     """One recommendation being answered: who, how many, what is allowed, and the answer so far
-    (stages add notes and rejections to it)."""
+    (stages add notes, rejections and their timings to it)."""
 
     user: Any
     k: int
@@ -27,7 +26,28 @@ class Request:
     like: list[str] = field(default_factory=list)
     include: list[str] = field(default_factory=list)  # genres / tags asked for
     taste: str | None = None  # free text the items should be close to ("light-hearted")
-    candidates: Candidates | None = None  # set by the candidates stage
+    candidates: Candidates | None = None  # what the proposal was made from (set by propose)
+
+
+@dataclass
+class Context:
+    """What the LLM reads about a user: the items they liked, their most similar users with the
+    exact overlap, and what the closest of those liked that the user has not seen."""
+
+    user: Any
+    liked: list  # the user's liked items, the best known first
+    neighbors: list[Neighbor]  # the most similar users, by exact Jaccard
+    also_liked: dict[Any, list] = field(default_factory=dict)  # neighbour -> unseen liked items
+
+    def texts(self, title: Callable[[Any], str]) -> list[str]:
+        """The context as the passages the prompt quotes."""
+        titles = "; ".join(title(i) for i in self.liked) or "nothing yet"
+        texts = [f"User {self.user} liked: {titles}"]
+        if self.neighbors:
+            texts.append(f"Most similar users: {', '.join(str(n.user_id) for n in self.neighbors)}")
+        for other, items in self.also_liked.items():
+            texts.append(f"User {other} also liked: {'; '.join(title(i) for i in items)}")
+        return texts
 
 
 @dataclass
@@ -39,9 +59,13 @@ class Candidates:
     support: dict[Any, float] = field(default_factory=dict)  # share of similar users who liked it
     near: dict[Any, float] = field(default_factory=dict)  # similarity to "like X"
     like_to: str = ""  # what X was read as
+    neighbors: list[Neighbor] = field(default_factory=list)  # the similar users behind support
 
 
-def neighbors_in(docs: list[Document]) -> list[Neighbor]:
-    """The similar users the context stage found, read back from its documents' metadata."""
-    found = (d.metadata["neighbors"] for d in docs if d.metadata.get("kind") == "neighbors")
-    return list(next(found, []))
+class Ranked(NamedTuple):
+    """One item of the final order."""
+
+    item: Any
+    score: float  # the ranker's probability
+    blend: float  # the ordering key
+    source: str  # "llm" (a validated proposal) or "ranker"

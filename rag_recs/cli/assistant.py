@@ -14,19 +14,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from rag_recs.cli.common import (
-    ChromaUrl,
+    AssistantOptions,
     Json,
     Source,
-    StoreDir,
-    UserRows,
-    WorkspaceDir,
     emit_json,
     err,
     out,
+    with_assistant,
     with_source,
-    workspace,
 )
 from rag_recs.errors import DataError
+from rag_recs.workspace import Workspace
 
 NOTEBOOK_QUESTION = (
     "Suggest 2 articles to user-id 78 using given data which it has not seen. Follow this "
@@ -39,58 +37,6 @@ CHAT_HELP = (
     "/json     answers as JSON (again: off)    /reset  a new conversation    /quit  leave\n"
     "Or ask: 'suggest 3 comedies for user 5', 'why the second one?', 'something like X'"
 )
-LLM = Annotated[
-    str,
-    typer.Option(
-        "--llm",
-        help="local (SmolLM2, offline), none, llamacpp:PATH.gguf, hf-endpoint:REPO, "
-        "hf-local:MODEL, "
-        "ollama:MODEL, openai:MODEL[@URL]",
-    ),
-]
-
-
-LLMMode = Annotated[
-    str,
-    typer.Option(
-        "--llm-mode",
-        help="How the LLM answers from the candidates: labels (ranks them by next-token "
-        "probability, one forward pass), generate (writes its picks and reasons), or auto "
-        "(labels where the model gives probabilities: local and llamacpp).",
-    ),
-]
-LLM_MODES = ("auto", "labels", "generate")
-
-
-def _assistant(
-    source: Source,
-    llm: str,
-    ws: Path | None,
-    store: Path | None,
-    url: str | None,
-    quiet: bool,
-    llm_mode: str = "auto",
-    user_rows: int = 0,
-) -> Any:
-    """The assistant for the command's data source."""
-    from rag_recs.assistant import AssistantConfig
-    from rag_recs.assistant.build import build_assistant
-    from rag_recs.config import RankerConfig
-
-    if llm_mode not in LLM_MODES:
-        raise DataError(f"--llm-mode '{llm_mode}' is not one of {', '.join(LLM_MODES)}")
-    with err.status("preparing the assistant (first use trains and indexes once)"):
-        return build_assistant(
-            source.data,
-            llm=llm,
-            workspace=ws,
-            store_dir=store,
-            chroma_url=url,
-            progress=not quiet,
-            ranker_config=RankerConfig(progress=not quiet, user_rows=user_rows),
-            config=AssistantConfig(llm_mode=llm_mode),
-            **source.options,
-        )
 
 
 def print_answer(answer: Any) -> None:
@@ -132,14 +78,14 @@ def print_answer(answer: Any) -> None:
         out.print(f"note: {note}", style="dim", markup=False)
 
 
+@with_assistant("llm", "workspace")
 def demo(
+    options: AssistantOptions,
     question: Annotated[str, typer.Option(help="The question to answer.")] = NOTEBOOK_QUESTION,
-    llm: LLM = "local",
-    workspace_dir: WorkspaceDir = None,
     json: Json = False,
 ) -> None:
     """Build everything on the generated data (offline defaults) and answer a question."""
-    assistant = _assistant(Source(), llm, workspace_dir, None, None, json)
+    assistant = options.build(Source(), json)
     answer = assistant.ask(question)
     if json:
         emit_json(answer.to_dict())
@@ -149,22 +95,18 @@ def demo(
 
 
 @with_source
+@with_assistant()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain language.")],
     source: Source,
-    llm: LLM = "local",
-    workspace_dir: WorkspaceDir = None,
-    store: StoreDir = None,
-    chroma_url: ChromaUrl = None,
-    llm_mode: LLMMode = "auto",
-    user_rows: UserRows = 0,
+    options: AssistantOptions,
     json: Json = False,
 ) -> None:
     """Answer one question: validated, ranker-ordered items with computed reasons."""
     if not question.strip():
         raise DataError("the question is empty")
     start = time.perf_counter()
-    assistant = _assistant(source, llm, workspace_dir, store, chroma_url, json, llm_mode, user_rows)
+    assistant = options.build(source, json)
     answer = assistant.ask(question)
     answer.timings["process"] = time.perf_counter() - start
     if json:
@@ -174,21 +116,12 @@ def ask(
 
 
 @with_source
-def chat(
-    source: Source,
-    llm: LLM = "local",
-    workspace_dir: WorkspaceDir = None,
-    store: StoreDir = None,
-    chroma_url: ChromaUrl = None,
-    llm_mode: LLMMode = "auto",
-    user_rows: UserRows = 0,
-) -> None:
+@with_assistant()
+def chat(source: Source, options: AssistantOptions) -> None:
     """A conversation: ask, follow up ('why the second one?'), switch users with /user.
 
     When the LLM writes (``--llm-mode generate``), its words are shown as they come."""
-    assistant = _assistant(
-        source, llm, workspace_dir, store, chroma_url, False, llm_mode, user_rows
-    )
+    assistant = options.build(source, False)
     assistant.stream_to = _show_llm_words
 
     from rag_recs.assistant.intent import MAX_K
@@ -254,8 +187,10 @@ def _line_editing() -> None:
 
 
 @with_source
+@with_assistant("workspace", "user_rows")
 def recommend(
     source: Source,
+    options: AssistantOptions,
     users: Annotated[
         str, typer.Option("--users", help="'all' or a file with one user id a line.")
     ] = "all",
@@ -263,8 +198,6 @@ def recommend(
     out_path: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet.")] = Path(
         "recommendations.csv"
     ),
-    workspace_dir: WorkspaceDir = None,
-    user_rows: UserRows = 0,
     json: Json = False,
 ) -> None:
     """Batch export: the ranker's top-k unseen items for many users, as a file."""
@@ -278,14 +211,11 @@ def recommend(
         raise DataError("is a directory", source=str(out_path), hint="give a file name")
     if suffix not in (".csv", ".parquet"):
         raise DataError("--out must end in .csv or .parquet", source=str(out_path))
-    from rag_recs.config import RankerConfig
-
     dataset = source.load()
     if not dataset.has_users:
         raise DataError("recommend needs user and item columns", source=dataset.name)
     with err.status("preparing the ranker (first use trains once)"):
-        config = RankerConfig(progress=not json, user_rows=user_rows)
-        ranker, _ = workspace(workspace_dir).ranker(dataset, config)
+        ranker, _ = Workspace(options.workspace).ranker(dataset, options.ranker_config(json))
     if users == "all":
         wanted = list(dataset.user_index)
     else:

@@ -1,4 +1,10 @@
-"""Options and output helpers shared by every CLI command (the CLI conventions in docs/cli.md)."""
+"""Options and output helpers shared by every CLI command (the CLI conventions in docs/cli.md).
+
+Every option that more than one command takes is declared here, once: the data options as
+:class:`Source` (:func:`with_source`), those that build an assistant or its parts as
+:class:`AssistantOptions` (:func:`with_assistant`), and the rest as ``Annotated`` aliases. An
+option whose values are a choice takes them from the config's ``Literal`` (:func:`choice`).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,46 @@ import inspect
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 
+from rag_recs.config import Device, LLMMode, RankerConfig
 from rag_recs.data.loaders import load_dataset
 from rag_recs.data.schema import Dataset
-from rag_recs.workspace import Workspace
+from rag_recs.errors import DataError
+
+if TYPE_CHECKING:
+    from rag_recs.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
 # stdout carries results only (a table, or one JSON object); everything else goes to stderr
 out = Console()
 err = Console(stderr=True)
+
+
+def choice(flag: str, allowed: Any) -> Callable[[Any], Any]:
+    """A typer callback for ``flag``: the value when it is one of the ``allowed`` Literal's
+    values, else one clear error line (exit code 2) naming them."""
+    values = get_args(allowed)
+
+    def check(value: Any) -> Any:
+        if value is not None and value not in values:
+            raise DataError(f"{flag} '{value}' is not one of {', '.join(values)}")
+        return value
+
+    return check
+
+
+def choices(allowed: Any) -> str:
+    """The allowed values, for a help text: ``auto|cpu|cuda``."""
+    return "|".join(get_args(allowed))
+
 
 Data = Annotated[
     str,
@@ -58,37 +87,23 @@ Categorical = Annotated[
 Numeric = Annotated[
     list[str] | None, typer.Option("--numeric", help="Treat this column as numeric (repeatable).")
 ]
-WorkspaceDir = Annotated[
-    Path | None,
-    typer.Option("--workspace", help="Where models are cached (default: per-user cache)."),
-]
 Json = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
 ]
-Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda")]
-UserRows = Annotated[
-    int,
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help=f"{choices(Device)}", callback=choice("--device", Device)),
+]
+Stream = Annotated[
+    bool,
     typer.Option(
-        "--user-rows",
-        min=0,
-        help="Most embedding rows for user ids: with more users, ids share rows by hash, so "
-        "the model stops growing with the users (0: a row per user). Train, evaluate and ask "
-        "with the same value.",
+        "--stream",
+        help="Read a Parquet file or directory in batches instead of loading it (data larger "
+        "than memory): implicit objective, user and item ids and recent history.",
     ),
 ]
-StoreDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help="The store's directory (default: in the workspace, per data and model)."
-    ),
-]
-ChromaUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--chroma-url",
-        envvar="RAG_RECS_CHROMA_URL",
-        help="Use a Chroma server (chroma run ...) instead of an embedded store.",
-    ),
+BatchRows = Annotated[
+    int, typer.Option("--batch-rows", min=1, help="Rows per streamed batch (with --stream).")
 ]
 
 
@@ -135,39 +150,150 @@ _SOURCE_OPTIONS: dict[str, Any] = {
 }
 
 
-def with_source(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the shared data options; it receives them as one ``source: Source``.
+def _bundled(
+    name: str, cls: type, declared: dict[str, Any], fields: Sequence[str]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator giving a command the options ``fields`` of ``declared``; the command
+    receives them as one ``name: cls`` (the fields it does not take keep their defaults).
 
     Typer builds options from a function's signature only, and has no option groups: the
-    signature shown to it is the command's own with ``source`` replaced by the shared options.
+    signature shown to it is the command's own with ``name`` replaced by the options.
     """
-    signature = inspect.signature(command, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name != "source"]
-    shared = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=getattr(Source, name),
-            annotation=annotation,
-        )
-        for name, annotation in _SOURCE_OPTIONS.items()
-    ]
-    positional = [p for p in own if p.default is inspect.Parameter.empty]
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in positional]
 
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        source = Source(**{name: kwargs.pop(name) for name in _SOURCE_OPTIONS if name in kwargs})
-        return command(*args, source=source, **kwargs)
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != name]
+        shared = [
+            inspect.Parameter(
+                field,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=getattr(cls, field),
+                annotation=declared[field],
+            )
+            for field in fields
+        ]
+        positional = [p for p in own if p.default is inspect.Parameter.empty]
+        keyword = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in positional
+        ]
 
-    run.__signature__ = signature.replace(parameters=[*positional, *shared, *keyword])  # type: ignore[attr-defined]
-    return run
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            bundle = cls(**{field: kwargs.pop(field) for field in fields if field in kwargs})
+            return command(*args, **{name: bundle}, **kwargs)
+
+        run.__signature__ = signature.replace(parameters=[*positional, *shared, *keyword])  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
-def row_counts(dataset: Dataset) -> dict[str, Any]:
-    """``rows_read``, ``rows_used``, ``rows_dropped`` (after loading, before any split), and
-    the dropped rows by reason."""
-    rows = dataset.rows
+with_source = _bundled("source", Source, _SOURCE_OPTIONS, tuple(_SOURCE_OPTIONS))
+"""Give a command the shared data options; it receives them as one ``source: Source``."""
+
+
+@dataclass(frozen=True)
+class AssistantOptions:
+    """What builds the assistant and its parts (ranker, store, LLM): ``--llm``, ``--llm-mode``,
+    ``--store``, ``--chroma-url``, ``--workspace`` and ``--user-rows``, declared once here; each
+    command takes the ones it uses through :func:`with_assistant`."""
+
+    llm: str = "local"
+    llm_mode: str = "auto"
+    store: Path | None = None
+    chroma_url: str | None = None
+    workspace: Path | None = None
+    user_rows: int = 0
+
+    def ranker_config(self, quiet: bool, **settings: Any) -> RankerConfig:
+        """The ranker's settings: ``--user-rows``, a progress bar unless ``quiet``, and
+        ``settings`` (device, objective, ...)."""
+        return RankerConfig(progress=not quiet, user_rows=self.user_rows, **settings)
+
+    def build(self, source: Source, quiet: bool) -> Assistant:
+        """The assistant for ``source`` (built once per data in the workspace, then reused)."""
+        from rag_recs.assistant import AssistantConfig
+        from rag_recs.assistant.build import build_assistant
+
+        with err.status("preparing the assistant (first use trains and indexes once)"):
+            return build_assistant(
+                source.data,
+                llm=self.llm,
+                workspace=self.workspace,
+                store_dir=self.store,
+                chroma_url=self.chroma_url,
+                progress=not quiet,
+                ranker_config=self.ranker_config(quiet),
+                config=AssistantConfig(llm_mode=self.llm_mode),
+                **source.options,
+            )
+
+
+_ASSISTANT_OPTIONS: dict[str, Any] = {
+    "llm": Annotated[
+        str,
+        typer.Option(
+            "--llm",
+            help="local (SmolLM2, offline), none, llamacpp:PATH.gguf, hf-endpoint:REPO, "
+            "hf-local:MODEL, ollama:MODEL, openai:MODEL[@URL]",
+        ),
+    ],
+    "llm_mode": Annotated[
+        str,
+        typer.Option(
+            "--llm-mode",
+            help="How the LLM answers from the candidates: labels (ranks them by next-token "
+            "probability, one forward pass), generate (writes its picks and reasons), or auto "
+            "(labels where the model gives probabilities: local and llamacpp).",
+            callback=choice("--llm-mode", LLMMode),
+        ),
+    ],
+    "store": Annotated[
+        Path | None,
+        typer.Option(
+            "--store", help="The store's directory (default: in the workspace, per data and model)."
+        ),
+    ],
+    "chroma_url": Annotated[
+        str | None,
+        typer.Option(
+            "--chroma-url",
+            envvar="RAG_RECS_CHROMA_URL",
+            help="Use a Chroma server (chroma run ...) instead of an embedded store.",
+        ),
+    ],
+    "workspace": Annotated[
+        Path | None,
+        typer.Option("--workspace", help="Where models are cached (default: per-user cache)."),
+    ],
+    "user_rows": Annotated[
+        int,
+        typer.Option(
+            "--user-rows",
+            min=0,
+            help="Most embedding rows for user ids: with more users, ids share rows by hash, "
+            "so the model stops growing with the users (0: a row per user). Train, evaluate "
+            "and ask with the same value.",
+        ),
+    ],
+}
+
+
+def with_assistant(*fields: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the assistant options ``fields`` (all of them when none are named); it
+    receives them as one ``options: AssistantOptions``."""
+    unknown = set(fields) - set(_ASSISTANT_OPTIONS)
+    if unknown:
+        raise TypeError(f"no assistant options {sorted(unknown)}")
+    return _bundled(
+        "options", AssistantOptions, _ASSISTANT_OPTIONS, fields or tuple(_ASSISTANT_OPTIONS)
+    )
+
+
+def row_counts(read: Any) -> dict[str, Any]:
+    """``rows_read``, ``rows_used``, ``rows_dropped`` of a dataset (after loading, before any
+    split) or of a streamed scan, and the dropped rows by reason."""
+    rows = read.rows
     dropped = rows["dropped"]
     return {
         "rows_read": rows["read"],
@@ -175,10 +301,6 @@ def row_counts(dataset: Dataset) -> dict[str, Any]:
         "rows_dropped": sum(dropped.values()),
         "rows_dropped_by_reason": dropped,
     }
-
-
-def workspace(path: Path | None) -> Workspace:
-    return Workspace(path)
 
 
 def emit_json(payload: dict[str, Any]) -> None:

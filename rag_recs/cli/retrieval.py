@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from rag_recs.cli.common import (
-    ChromaUrl,
+    AssistantOptions,
     Json,
     Source,
-    StoreDir,
-    WorkspaceDir,
     emit_json,
     err,
     out,
+    with_assistant,
     with_source,
-    workspace,
 )
 from rag_recs.errors import DataError
 
@@ -43,12 +40,11 @@ ShardOpt = Annotated[
 
 
 @with_source
+@with_assistant("store", "chroma_url", "workspace")
 def index(
     source: Source,
-    store: StoreDir = None,
-    workspace_dir: WorkspaceDir = None,
+    options: AssistantOptions,
     embeddings: EmbeddingsOpt = None,
-    chroma_url: ChromaUrl = None,
     collection: CollectionOpt = "rag-recs",
     shard: ShardOpt = None,
     json: Json = False,
@@ -69,9 +65,7 @@ def index(
     dataset = source.load()
     if not dataset.has_users:
         raise DataError("the data has no user and item columns: there are no histories to index")
-    history = _open(
-        dataset, source.data, store, workspace_dir, embeddings, chroma_url, collection, create=True
-    )
+    history = _open(dataset, source.data, options, embeddings, collection, create=True)
     summary = history.sync(dataset, progress=not json, shard=share)
     result = {
         "store": history.location,
@@ -127,8 +121,10 @@ def _totals(result: dict[str, Any]) -> str:
 
 
 @with_source
+@with_assistant("store", "chroma_url", "workspace")
 def search(
     source: Source,
+    options: AssistantOptions,
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Also list the users most similar to this user.")
@@ -137,10 +133,7 @@ def search(
     kind: Annotated[
         str | None, typer.Option("--kind", help="Only user or only item documents.")
     ] = None,
-    store: StoreDir = None,
-    workspace_dir: WorkspaceDir = None,
     embeddings: EmbeddingsOpt = None,
-    chroma_url: ChromaUrl = None,
     collection: CollectionOpt = "rag-recs",
     json: Json = False,
 ) -> None:
@@ -153,13 +146,11 @@ def search(
         raise DataError("the search text is empty")
     if k < 1:
         raise DataError("--k must be at least 1")
-    if kind is not None and kind not in ("user", "item"):
-        raise DataError(f"unknown kind '{kind}'", hint="use user or item")
     dataset = None
-    if chroma_url is None and store is None:
+    if options.chroma_url is None and options.store is None:
         dataset = source.load()
     data = source.data if dataset is not None or source.data != Source.data else "SOURCE"
-    history = _open(dataset, data, store, workspace_dir, embeddings, chroma_url, collection)
+    history = _open(dataset, data, options, embeddings, collection)
     result: dict[str, Any] = {"store": history.location}
     if user is not None:
         result["user"] = history.resolve_user(user)
@@ -179,34 +170,26 @@ def search(
 def _open(
     dataset: Any,
     data: str,
-    store: Path | None,
-    workspace_dir: Path | None,
+    options: AssistantOptions,
     embeddings: str | None,
-    url: str | None,
     collection: str,
     *,
     create: bool = False,
 ):
-    from rag_recs.retrieval.store import HistoryStore
+    from rag_recs.retrieval.store import open_store
+    from rag_recs.workspace import Workspace
 
+    url, store = options.chroma_url, options.store
     where = f" --chroma-url {url}" if url else f" --store {store}" if store else ""
-    hint = f"rag-recs index --data {data}{where}"
-    if url is not None or store is not None:
-        return HistoryStore(
-            store,
-            url=url,
-            embeddings=embeddings,
-            collection=collection,
-            create=create,
-            index_hint=hint,
-        )
-    return HistoryStore.in_workspace(
-        workspace(workspace_dir),
+    return open_store(
+        Workspace(options.workspace),
         dataset,
+        store_dir=store,
+        chroma_url=url,
         embeddings=embeddings,
         collection=collection,
         create=create,
-        index_hint=hint,
+        index_hint=f"rag-recs index --data {data}{where}",
     )
 
 

@@ -6,28 +6,15 @@ from typing import Annotated
 
 import typer
 
-from rag_recs.cli.assistant import LLM, LLMMode, _assistant
-from rag_recs.cli.common import (
-    ChromaUrl,
-    Source,
-    StoreDir,
-    UserRows,
-    WorkspaceDir,
-    err,
-    with_source,
-)
+from rag_recs.cli.common import AssistantOptions, Source, err, with_assistant, with_source
 from rag_recs.errors import DataError
 
 
 @with_source
+@with_assistant()
 def serve(
     source: Source,
-    llm: LLM = "local",
-    workspace_dir: WorkspaceDir = None,
-    store: StoreDir = None,
-    chroma_url: ChromaUrl = None,
-    llm_mode: LLMMode = "auto",
-    user_rows: UserRows = 0,
+    options: AssistantOptions,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
 ) -> None:
@@ -39,9 +26,7 @@ def serve(
 
     few_arenas()  # before the request threads start: they would each get an arena
 
-    assistant = _assistant(
-        source, llm, workspace_dir, store, chroma_url, False, llm_mode, user_rows
-    )
+    assistant = options.build(source, False)
     app = make_app(assistant)
     import uvicorn
 

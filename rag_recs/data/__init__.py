@@ -1,4 +1,5 @@
-"""Data stage: load, validate, encode and split interactions."""
+"""Data stage: load and validate interactions (and item / user tables), index who interacted
+with what, and split; encoding for the ranker lives in :mod:`rag_recs.ranker.features`."""
 
 from rag_recs.data.loaders import load_dataset, load_movielens
 from rag_recs.data.schema import Dataset

@@ -8,17 +8,18 @@ counts as invalid when it is not in the catalog, was seen in training, or repeat
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from rag_recs.assistant.build import build_assistant
+from rag_recs.config import EvalMode
 from rag_recs.data.schema import ITEM, USER, Dataset
 from rag_recs.data.split import leave_one_out
 from rag_recs.evaluation.metrics import coverage
 from rag_recs.workspace import Workspace
 
-MODES = ("ranker", "llm", "random", "llm-rerank", "assistant")
+MODES: tuple[str, ...] = get_args(EvalMode)
 VARIANTS: dict[str, dict[str, Any]] = {
     # the LLM alone: it ranks the similar users' favourites, its first k are the answer
     "llm": {"pool_sources": ("support",), "order": "proposal"},
@@ -47,7 +48,7 @@ def _invalid(items: list, catalog: set, seen: set) -> dict[str, int]:
 
 def evaluate_assistant(
     dataset: Dataset,
-    mode: str = "assistant",
+    mode: EvalMode = "assistant",
     *,
     users: int = 200,
     k: int = 10,
@@ -90,7 +91,7 @@ def evaluate_assistant(
         seen = train.index.seen(user)
         start = time.perf_counter()
         if mode == "ranker":
-            items = [i for i, _ in assistant.ranker.top_k(user, k)]
+            items = [i for i, _ in assistant.pipeline.ranker.top_k(user, k)]
         else:
             answer = assistant.recommend(user, k)
             items = [i.item_id for i in answer.items]

@@ -1,4 +1,5 @@
-"""The retrieval chain as LCEL runnables: retrieve -> (candidates) -> prompt -> LLM -> parse.
+"""The retrieval chain as LCEL runnables: retrieve -> (candidates) -> prompt -> LLM -> parse,
+and its LLM step on its own (:func:`make_proposer`), for chains whose first steps are others'.
 
 Two ways for the LLM to answer from the candidate pool:
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
@@ -26,6 +27,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 
+from rag_recs.config import LLMMode
 from rag_recs.llm.calls import invoke_text, stream_text, supports_constrained_output
 from rag_recs.llm.formatting import as_data, format_candidates, format_context
 from rag_recs.llm.labels import (
@@ -38,7 +40,7 @@ from rag_recs.llm.parsing import parse_proposal
 from rag_recs.llm.prompts import load_prompt
 from rag_recs.llm.schema import Candidate, Proposal
 
-Mode = Literal["auto", "labels", "generate"]
+Mode = LLMMode
 
 
 def chain_mode(llm: BaseChatModel | None, mode: Mode = "auto") -> str:
@@ -49,37 +51,24 @@ def chain_mode(llm: BaseChatModel | None, mode: Mode = "auto") -> str:
     return mode
 
 
-def make_chain(
-    retriever: BaseRetriever | Runnable,
+def make_proposer(
     llm: BaseChatModel | None,
     *,
     k: int = 2,
     mode: Mode = "auto",
     structured: bool | None = None,
-    retrieve_key: str = "question",
-    candidates: Callable[[dict[str, Any]], Mapping[Hashable, str]] | None = None,
-    evidence: Callable[[dict[str, Any]], str] | None = None,
     stream: bool = False,
     prompt: ChatPromptTemplate | None = None,
 ) -> Runnable[dict[str, Any], dict[str, Any]]:
-    """A runnable taking ``{"question", "pool"?, "k"?, "evidence"?}`` (plus ``retrieve_key``)
-    and giving ``{"context", "pool", "answer", "proposal"}``.
+    """The LLM step: ``{"context", "pool", "question", "k"?, "evidence"?, "stream"?}`` ->
+    prompt -> LLM -> parse, giving ``{"context", "pool", "answer", "proposal"}``.
 
-    The retriever reads ``inputs[retrieve_key]``. Without a ``"pool"`` input, ``candidates``
-    builds it from the inputs and the retrieved context, and ``evidence`` (if given) writes
-    the evidence section from them once the pool is known. ``.stream`` yields the context first,
-    then the answer (token by token with ``stream=True`` where the model writes it unconstrained),
-    then the parsed proposal.
+    ``.stream`` yields the context and pool first, then the answer (token by token where the
+    model writes it unconstrained and ``stream``, or the input's ``"stream"``, is set), then the
+    parsed proposal.
     """
     how = chain_mode(llm, mode)
     template = prompt or load_prompt("pick" if how == "labels" else "recommend")
-
-    def pool_of(inputs: dict[str, Any]) -> Mapping[Hashable, str]:
-        if "pool" in inputs:
-            return inputs["pool"]
-        if candidates is None:
-            raise ValueError("give the chain a 'pool' input, or make it with candidates=")
-        return candidates(inputs)
 
     def stuff(inputs: dict[str, Any]) -> list:
         """Fill the prompt with the retrieved documents, evidence, pool, question and k."""
@@ -113,7 +102,7 @@ def make_chain(
             return
         n = inputs.get("k", k)
         constrained = supports_constrained_output(llm) if structured is None else structured
-        if constrained or not stream:
+        if constrained or not inputs.get("stream", stream):
             text = invoke_text(llm, inputs["messages"], pool, n, structured=constrained)
             yield AddableDict(answer=text)
         else:
@@ -124,12 +113,47 @@ def make_chain(
             text = "".join(pieces)
         yield AddableDict(proposal=parse_proposal(text, pool))
 
+    return RunnablePassthrough.assign(messages=stuff) | RunnableGenerator(answer).with_config(
+        run_name="rank_or_generate_and_parse"
+    )
+
+
+def make_chain(
+    retriever: BaseRetriever | Runnable,
+    llm: BaseChatModel | None,
+    *,
+    k: int = 2,
+    mode: Mode = "auto",
+    structured: bool | None = None,
+    retrieve_key: str = "question",
+    candidates: Callable[[dict[str, Any]], Mapping[Hashable, str]] | None = None,
+    evidence: Callable[[dict[str, Any]], str] | None = None,
+    stream: bool = False,
+    prompt: ChatPromptTemplate | None = None,
+) -> Runnable[dict[str, Any], dict[str, Any]]:
+    """A runnable taking ``{"question", "pool"?, "k"?, "evidence"?}`` (plus ``retrieve_key``)
+    and giving ``{"context", "pool", "answer", "proposal"}``: retrieve -> (candidates) ->
+    :func:`make_proposer`.
+
+    The retriever reads ``inputs[retrieve_key]``. Without a ``"pool"`` input, ``candidates``
+    builds it from the inputs and the retrieved context, and ``evidence`` (if given) writes
+    the evidence section from them once the pool is known. ``.stream`` yields the context first,
+    then the answer (token by token with ``stream=True`` where the model writes it unconstrained),
+    then the parsed proposal.
+    """
+
+    def pool_of(inputs: dict[str, Any]) -> Mapping[Hashable, str]:
+        if "pool" in inputs:
+            return inputs["pool"]
+        if candidates is None:
+            raise ValueError("give the chain a 'pool' input, or make it with candidates=")
+        return candidates(inputs)
+
     chain = RunnablePassthrough.assign(context=itemgetter(retrieve_key) | retriever)
     chain |= RunnablePassthrough.assign(pool=RunnableLambda(pool_of, name="candidates"))
     if evidence is not None:
         chain |= RunnablePassthrough.assign(evidence=RunnableLambda(evidence, name="evidence"))
-    return (
-        chain
-        | RunnablePassthrough.assign(messages=stuff)
-        | RunnableGenerator(answer).with_config(run_name="rank_or_generate_and_parse")
-    ).with_config(run_name="rag_recs_recommend")
+    proposer = make_proposer(
+        llm, k=k, mode=mode, structured=structured, stream=stream, prompt=prompt
+    )
+    return (chain | proposer).with_config(run_name="rag_recs_recommend")

@@ -1,7 +1,9 @@
-"""The training loop: shuffled in-memory mini-batches, fused Adam, early stopping on validation.
+"""The training loop: shuffled mini-batches, fused Adam, early stopping on validation.
 
-Deliberately no DataLoader: the data are tensors in memory, so a batch is a slice of tensors
-shuffled once per epoch, and nothing in the loop synchronises with Python (no ``.item()``).
+An epoch is one :class:`Epoch` of tensors in memory (the in-memory fit) or an iterable of them,
+batch by batch (the streamed fit, :mod:`rag_recs.ranker.stream_fit`). Deliberately no
+DataLoader: a batch is a slice of tensors shuffled once per epoch (or per streamed batch), and
+nothing in the loop synchronises with Python (no ``.item()``).
 A 512-row step takes about a millisecond on CPU, so fixed per-step costs matter: the Adam step
 calls the fused kernel directly (:class:`AdamStep`) and each epoch picks its thread count by
 timing a few steps (:func:`_run_epoch`).

@@ -541,6 +541,42 @@ class HistoryStore:
         )
 
 
+def open_store(
+    workspace: Workspace,
+    dataset: Dataset | None,
+    *,
+    store_dir: str | Path | None = None,
+    chroma_url: str | None = None,
+    embeddings: str | EmbeddingModel | LazyEmbeddings | None = None,
+    collection: str = COLLECTION,
+    create: bool = False,
+    index_hint: str | None = None,
+) -> HistoryStore:
+    """The one way to open a store: the Chroma server at ``chroma_url``, else the directory
+    ``store_dir``, else ``dataset``'s store in ``workspace``. With ``create`` a missing store
+    is made empty (:meth:`HistoryStore.synced` says whether it holds the data yet)."""
+    if chroma_url or store_dir:
+        hint = index_hint or "rag-recs index --data SOURCE"
+        return HistoryStore(
+            store_dir or None,
+            url=chroma_url or None,
+            embeddings=embeddings,
+            collection=collection,
+            create=create,
+            index_hint=hint,
+        )
+    if dataset is None:
+        raise RagRecsError("give a store directory, a Chroma server URL or the data")
+    return HistoryStore.in_workspace(
+        workspace,
+        dataset,
+        embeddings=embeddings,
+        collection=collection,
+        create=create,
+        index_hint=index_hint,
+    )
+
+
 def _lazy(
     embeddings: str | EmbeddingModel | LazyEmbeddings | None, recorded: str | None
 ) -> LazyEmbeddings:
