@@ -353,7 +353,7 @@ class Recommender:
             if self.llm is not None and self.config.proposer == "llm":
                 from rag_recs.llm.chain import chain_mode, make_proposer
 
-                proposer = make_proposer(self.llm, mode=self.config.llm_mode)
+                proposer = make_proposer(self.llm, mode=self.config.llm_mode, noun=self.noun)
                 labels = chain_mode(self.llm, self.config.llm_mode) == "labels"
 
                 def last(chunks: Iterator[dict], config: RunnableConfig) -> Iterator[dict]:
