@@ -13,7 +13,7 @@ with its vector store) answers ``recommend(user, 5)``; for every item:
   popularity);
 - p50 / p95 seconds of ``recommend`` (warm: one answer first).
 
-    RAG_RECS_ML100K=/path/ml-100k python benchmarks/reasons.py [--users 200]
+    RAG_RECS_ML100K=/path/ml-100k python benchmarks/reasons.py [--users 200] [--workspace DIR]
 """
 
 from __future__ import annotations
@@ -99,11 +99,12 @@ def main() -> None:
     parser.add_argument("--catalog-users", type=int, default=20_000)
     parser.add_argument("--catalog-items", type=int, default=10_000)
     parser.add_argument("--catalog-interactions", type=int, default=200_000)
+    parser.add_argument("--workspace", help="keep rankers and stores here (default: a temp dir)")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as workspace:
+    with tempfile.TemporaryDirectory() as temp:
         for name, dataset in datasets(args):
-            rows.append(measure(name, dataset, args.users, workspace))
+            rows.append(measure(name, dataset, args.users, args.workspace or temp))
             print(f"done: {name}", file=sys.stderr)
     columns = ["data", "answers", "names own history", "before (same-genre rule)"]
     columns += [f"led by {kind}" for kind in KINDS] + ["ms p50 / p95"]
