@@ -142,9 +142,10 @@ def check_link(link, dataset: Dataset, user, item) -> set[str]:
         floor = 2 if any(len(holders[h] & holders[item]) >= 2 for h in history) else 1
         for h in history:  # no history item shared by as many people over-represents it more
             if len(holders[h] & holders[item]) >= floor:
-                assert len(holders[h] & holders[item]) / len(holders[h]) <= both / len(
-                    holders[link.history_item]
-                ) + 1e-12
+                assert (
+                    len(holders[h] & holders[item]) / len(holders[h])
+                    <= both / len(holders[link.history_item]) + 1e-12
+                )
         return {str(both), str(link.anchor_users), f"{lift:.1f}"}
     if link.kind == "feature":
         features = {}
