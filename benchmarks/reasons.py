@@ -11,7 +11,8 @@ with its vector store) answers ``recommend(user, 5)``; for every item:
   sharing the item's first genre (none on ids-only data);
 - the share of reasons led by each kind of link (co-occurrence, vector, feature, constraint,
   popularity);
-- p50 / p95 seconds of ``recommend`` (warm: one answer first).
+- p50 / p95 milliseconds of ``recommend`` (warm: one answer first), and the p50 of the part
+  spent on the reasons (``timings["explain"]``: links, ranks and sentences).
 
     RAG_RECS_ML100K=/path/ml-100k python benchmarks/reasons.py [--users 200] [--workspace DIR]
 """
@@ -68,11 +69,12 @@ def measure(name: str, dataset: Dataset, users: int, workspace: str, k: int = 5)
         genres = dict(zip(dataset.items[ITEM], dataset.items[GENRES], strict=True))
     sample = random.Random(0).sample(sorted(seen), min(users, len(seen)))
     assistant.recommend(sample[0], k)  # warm-up
-    own, before, lead, times, n = 0, 0, Counter(), [], 0
+    own, before, lead, times, explain, n = 0, 0, Counter(), [], [], 0
     for user in sample:
         start = time.perf_counter()
         answer = assistant.recommend(user, k)
         times.append(time.perf_counter() - start)
+        explain.append(answer.timings["explain"])
         history = seen[user]
         for item in answer.items:
             n += 1
@@ -90,6 +92,7 @@ def measure(name: str, dataset: Dataset, users: int, workspace: str, k: int = 5)
         f"{before / n:.3f}",
         *[f"{lead[kind] / n:.3f}" for kind in KINDS],
         f"{statistics.median(times) * 1000:.0f} / {p95 * 1000:.0f}",
+        f"{statistics.median(explain) * 1000:.0f}",
     ]
 
 
@@ -107,7 +110,7 @@ def main() -> None:
             rows.append(measure(name, dataset, args.users, args.workspace or temp))
             print(f"done: {name}", file=sys.stderr)
     columns = ["data", "answers", "names own history", "before (same-genre rule)"]
-    columns += [f"led by {kind}" for kind in KINDS] + ["ms p50 / p95"]
+    columns += [f"led by {kind}" for kind in KINDS] + ["ms p50 / p95", "reasons ms p50"]
     print_table("Reasons tied to the user's own history (k = 5, --llm none)", columns, rows)
 
 

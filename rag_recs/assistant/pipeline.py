@@ -296,9 +296,12 @@ class Recommender:
     ) -> list[AnswerItem]:
         """The answer's items: each ranked item with its computed evidence and a reason
         (:meth:`Explainer.items`)."""
-        return self.explainer.items(
+        tic = time.perf_counter()
+        items = self.explainer.items(
             request.user, ranked, proposal, request.candidates, request.include
         )
+        request.answer.timings["explain"] = time.perf_counter() - tic
+        return items
 
     # ---- evidence -----------------------------------------------------------------------------
     def similar_users(self, user: Any) -> list[Neighbor]:
