@@ -301,6 +301,20 @@ def test_a_server_gone_mid_session_is_one_clear_error_and_then_works_again(
         stop(server)
         with pytest.raises(RagRecsError, match="Chroma server at .* stopped answering"):
             assistant.ask(question)
+        user, item = small_data.user_index[0], small_data.catalog[0]
+        calls = {  # every public method reaches Chroma through the one guard
+            "resolve_user": lambda: store.resolve_user(user),
+            "count": store.count,
+            "synced": lambda: store.synced(small_data),
+            "search": lambda: store.search("football"),
+            "similar_items": lambda: store.similar_items(item),
+            "similar_users": lambda: store.similar_users(user),
+            "history": lambda: store.history(user),
+            "seen": lambda: store.seen([user]),
+        }
+        for call in calls.values():
+            with pytest.raises(RagRecsError, match="Chroma server at .* stopped answering"):
+                call()
         server = serve_chroma(path, port)  # back, with the same data
         after = assistant.ask(question)
         assert [i.item_id for i in after.items] == [i.item_id for i in before.items]

@@ -172,14 +172,14 @@ class Assistant:
         ``like`` ("something like X") and ``taste`` (free text such as "light-hearted") favour
         the items close to them; ``years`` (inclusive) keeps the items whose title gives a year
         in the range. A request that cannot be applied is said in the answer's notes. The
-        pipeline's stages run in order (:meth:`Recommender.recommend`).
+        pipeline's stages run in order (:meth:`Recommender.request`, :meth:`Recommender.answer`).
         """
-        answer = self.pipeline.recommend(
+        request = self.pipeline.request(
             user, k, include=include, exclude=exclude, question=question, like=like,
-            taste=taste, years=years, stream_to=self.stream_to,
+            taste=taste, years=years,
         )  # fmt: skip
-        self.current_user = answer.user
-        return answer
+        self.current_user = request.user
+        return self.pipeline.answer(request, stream_to=self.stream_to)
 
     @_serialised
     def explain(self, user: Any, item: Any) -> Evidence:

@@ -105,25 +105,10 @@ class Recommender:
         """The dataset's user id for ``user`` ("78" finds 78); unknown users are a clear error."""
         return self.index.resolve_user(user)
 
-    def recommend(
-        self,
-        user: Any,
-        k: int | None = None,
-        *,
-        include: list[str] | tuple = (),
-        exclude: list[str] | tuple = (),
-        question: str | None = None,
-        like: list[str] | tuple = (),
-        taste: str | None = None,
-        years: tuple[int, int] | None = None,
-        stream_to: Callable[[str], None] | None = None,
-    ) -> Answer:
-        """Every stage in order: :meth:`request`, :meth:`propose` (the chain: :meth:`context` ->
-        :meth:`candidates` -> LLM), :meth:`validate`, :meth:`rerank`, :meth:`explain_items`."""
-        request = self.request(
-            user, k, include=include, exclude=exclude, question=question, like=like,
-            taste=taste, years=years,
-        )  # fmt: skip
+    def answer(self, request: Request, stream_to: Callable[[str], None] | None = None) -> Answer:
+        """The stages after :meth:`request`, in order: :meth:`propose` (the chain:
+        :meth:`context` -> :meth:`candidates` -> LLM), :meth:`validate`, :meth:`rerank` and
+        :meth:`explain_items`; the request's answer, complete."""
         if request.answer.message:
             return request.answer
         proposal = self.propose(request, stream_to=stream_to)

@@ -94,6 +94,15 @@ DeviceOpt = Annotated[
     str,
     typer.Option("--device", help=f"{choices(Device)}", callback=choice("--device", Device)),
 ]
+EmbeddingsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embeddings",
+        help="A sentence-transformers model name or directory (default: a static model "
+        "distilled from all-MiniLM-L6-v2; minilm, minilm-bf16 select MiniLM).",
+    ),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
 Stream = Annotated[
     bool,
     typer.Option(

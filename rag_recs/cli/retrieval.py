@@ -9,6 +9,8 @@ from rich.table import Table
 
 from rag_recs.cli.common import (
     AssistantOptions,
+    CollectionOpt,
+    EmbeddingsOpt,
     Json,
     Source,
     emit_json,
@@ -19,15 +21,6 @@ from rag_recs.cli.common import (
 )
 from rag_recs.errors import DataError
 
-EmbeddingsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--embeddings",
-        help="A sentence-transformers model name or directory (default: a static model "
-        "distilled from all-MiniLM-L6-v2; minilm, minilm-bf16 select MiniLM).",
-    ),
-]
-CollectionOpt = Annotated[str, typer.Option("--collection", help="The Chroma collection's name.")]
 ShardOpt = Annotated[
     str | None,
     typer.Option(

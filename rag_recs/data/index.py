@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from rag_recs.data.columns import ITEM, RATING, TIME, USER, to_python
+from rag_recs.data.columns import ITEM, RATING, TIME, USER, id_spellings, to_python
 from rag_recs.errors import UnknownUser
 
 
@@ -81,13 +81,7 @@ class InteractionIndex:
 
         The lookup is the Index's own hash table over its array: a dict of Python ids would
         cost about 100 bytes per user, more than the rest of a user's state together."""
-        key = to_python(key)
-        spellings = [key]
-        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
-            spellings.append(int(key))
-        elif isinstance(key, int) and not isinstance(key, bool):
-            spellings.append(str(key))
-        for spelling in spellings:
+        for spelling in id_spellings(key):
             try:
                 at = ids.get_loc(spelling)
             except (KeyError, TypeError, ValueError, pd.errors.InvalidIndexError):

@@ -1,4 +1,5 @@
-"""Evaluation stage: metrics, baselines and the benchmark protocols."""
+"""Evaluation stage: metrics, baselines, the benchmark protocols and a whole evaluate run
+(:mod:`rag_recs.evaluation.run`)."""
 
 from rag_recs.evaluation.baselines import ItemKNN, Popularity, UserKNN
 from rag_recs.evaluation.protocols import RankerScorer, evaluate_ctr, evaluate_loo

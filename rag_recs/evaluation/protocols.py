@@ -1,4 +1,5 @@
-"""The benchmark protocols of the design: CTR (chronological 80/20) and leave-one-out top-K."""
+"""The benchmark protocols of docs/protocols.md: CTR (chronological 80/20) and leave-one-out
+top-K."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 It answers the questions the assistant asks: "score these items for this user", "top-K unseen
 items for this user", "which items has this user seen", "does this item exist". The work is
-done by :mod:`~rag_recs.ranker.fit`, :mod:`~rag_recs.ranker.score` and
-:mod:`~rag_recs.ranker.persist`; this class only holds what they share.
+done by :mod:`~rag_recs.ranker.fit` (or :mod:`~rag_recs.ranker.stream_fit` for data read in
+batches), :mod:`~rag_recs.ranker.score` and :mod:`~rag_recs.ranker.persist`, on what a fit
+produces (:class:`~rag_recs.ranker.trained.Trained`); this class only holds what they share.
 """
 
 from __future__ import annotations

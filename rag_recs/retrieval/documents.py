@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
+from rag_recs.data.columns import id_spellings
 from rag_recs.data.schema import GENRES, ITEM, RATING, TEXT, TIME, TITLE, USER, Dataset, to_python
 from rag_recs.errors import DataError
 
@@ -56,9 +57,7 @@ def chunk_user(doc_id: str, like: Any) -> Any:
     """The user of a :func:`user_doc_id`, typed as ``like`` is (one dataset's users share a
     type), so a query can return ids alone instead of every chunk's metadata."""
     text = doc_id.removeprefix("user:").rsplit(":", 1)[0]
-    if isinstance(like, int) and text.lstrip("-").isdigit():
-        return int(text)
-    return text
+    return next((s for s in id_spellings(text) if type(s) is type(like)), text)
 
 
 def item_doc_id(item: Any) -> str:

@@ -13,7 +13,9 @@ mark that :meth:`HistoryStore.synced` (and so ``ask``) reads.
 
 Documents are written with their vectors straight into the collection, in batches as large as
 the client takes (each write has a fixed cost), embedding :func:`embedding_text` while
-storing the whole text; searches go through LangChain's ``Chroma``.
+storing the whole text; text searches and deletes go through LangChain's ``Chroma`` over the
+same collection, queries by stored vector to the collection itself. Every call to Chroma goes
+through one guard (:class:`_Guarded`): a Chroma server that stops answering is one clear error.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import httpx
 from chromadb.errors import NotFoundError
 from langchain_core.documents import Document
 
+from rag_recs.data.columns import id_spellings
 from rag_recs.data.schema import Dataset, to_python
 from rag_recs.errors import DataError, RagRecsError, StoreMissing
 from rag_recs.retrieval import client as clients
@@ -95,25 +98,38 @@ class SyncSummary:
         )
 
 
-def _remote(method: Callable) -> Callable:
-    """One clear error when the Chroma server stops answering mid-call; the client reconnects
-    by itself, so the next call works once the server is back."""
+class _Guarded:
+    """Chroma's client, a collection, or LangChain's view of one, with every call guarded
+    (:func:`_guard`). The store reaches Chroma through these alone, so every public method is
+    covered."""
 
-    @functools.wraps(method)
-    def call(self: HistoryStore, *args: Any, **kwargs: Any) -> Any:
+    def __init__(self, target: Any, location: str) -> None:
+        self.unguarded, self._location = target, location
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.unguarded, name)
+        return _guard(value, self._location) if callable(value) else value
+
+
+def _guard(call: Callable, location: str) -> Callable:
+    """``call``, where a Chroma server that stops answering mid-call is one clear error (the
+    client reconnects by itself, so the next call works once the server is back)."""
+
+    @functools.wraps(call)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            return call(*args, **kwargs)
         except httpx.TransportError as exc:
             raise RagRecsError(
-                f"the Chroma server at {self.location} stopped answering "
+                f"the Chroma server at {location} stopped answering "
                 f"({type(exc).__name__}): start it again (chroma run ...) and retry"
             ) from None
 
-    return call
+    return guarded
 
 
 class HistoryStore:
-    """A Chroma collection of history and item documents, read and written through LangChain.
+    """A Chroma collection of history and item documents, and the one way to read and write it.
 
     ``path`` is an embedded store's directory, ``url`` a Chroma server (one of the two).
     ``embeddings`` is a model name, a resolved model or a :class:`LazyEmbeddings`; ``None``
@@ -143,9 +159,9 @@ class HistoryStore:
         missing = f"no store at {self.location}: run {index_hint}"
         client = None
         if url is not None:
-            client = clients.http_client(url)
+            client = self._guarded(clients.http_client(url))
         elif clients.exists(path):  # type: ignore[arg-type]
-            client = clients.persistent_client(path, create=False)  # type: ignore[arg-type]
+            client = self._guarded(clients.persistent_client(path, create=False))  # type: ignore[arg-type]
         elif not create:
             raise StoreMissing(missing)
         collection_ = None
@@ -167,7 +183,7 @@ class HistoryStore:
         if collection_ is None:
             self.embeddings.load()  # a new store is embedded next: fail before writing anything
             with self._writing():  # another process may be creating it too: one of them does
-                client = client or clients.persistent_client(path, create=True)  # type: ignore[arg-type]
+                client = client or self._guarded(clients.persistent_client(path, create=True))  # type: ignore[arg-type]
                 collection_ = client.get_or_create_collection(
                     collection,
                     metadata={"embedding_model": model.name, "embedding_key": model.key},
@@ -182,20 +198,25 @@ class HistoryStore:
                 )
         elif not create and collection_.count() == 0:
             raise StoreMissing(f"the store at {self.location} is empty: run {index_hint}")
-        self.client, self.collection = client, collection_
+        self.client, self.collection = client, self._guarded(collection_)
+
+    def _guarded(self, target: Any) -> Any:
+        """``target`` (a client, a collection) as the store uses it: every call guarded."""
+        return _Guarded(target, self.location)
 
     @cached_property
     def vectorstore(self) -> Chroma:
-        """LangChain's view of the collection, for text search (imported when first needed:
-        writes and similar-user queries go to the collection directly)."""
+        """LangChain's view of the collection, for text search and deletes (imported when first
+        needed: writes and queries by a stored vector go to the collection directly)."""
         from langchain_chroma import Chroma
 
-        return Chroma(
-            client=self.client,
+        chroma = _guard(Chroma, self.location)(  # opening it reads the collection
+            client=self.client.unguarded,
             collection_name=self.collection_name,
             embedding_function=self.embeddings,
             create_collection_if_not_exists=False,
         )
+        return self._guarded(chroma)
 
     @classmethod
     def in_workspace(
@@ -218,11 +239,9 @@ class HistoryStore:
     def model(self) -> EmbeddingModel:
         return self.embeddings.model
 
-    @_remote
     def count(self) -> int:
         return self.collection.count()
 
-    @_remote
     def sync(
         self,
         dataset: Dataset,
@@ -312,7 +331,7 @@ class HistoryStore:
     def _shares(self) -> Any:
         """The collection of share completion records (one record each: a write of its own,
         which writers finishing together cannot overwrite, unlike collection metadata)."""
-        return self.client.get_or_create_collection(SHARDS, embedding_function=None)
+        return self._guarded(self.client.get_or_create_collection(SHARDS, embedding_function=None))
 
     def _record_share(self, shard: Shard, dataset: Dataset, summary: SyncSummary) -> None:
         """This share's record: the data's fingerprint when complete, else empty."""
@@ -338,7 +357,6 @@ class HistoryStore:
             return nullcontext(True)
         return exclusive(self._lock, "this vector store", stop)
 
-    @_remote
     def synced(self, dataset: Dataset) -> bool:
         """Did a sync of exactly this data complete (nothing to add, change or delete)?"""
         return self._metadata().get("synced") == dataset.fingerprint
@@ -347,12 +365,11 @@ class HistoryStore:
         """The collection's metadata as the store has it now: another process sharing a server
         may have changed it since this one opened the collection."""
         if self._lock is None:  # a server: read it again
-            self.collection = self.client.get_collection(
-                self.collection_name, embedding_function=None
+            self.collection = self._guarded(
+                self.client.get_collection(self.collection_name, embedding_function=None)
             )
         return dict(self.collection.metadata or {})
 
-    @_remote
     def search(self, text: str, k: int = 5, kind: str | None = None) -> list[Document]:
         """The ``k`` documents nearest to ``text``; ``metadata["score"]``: cosine similarity."""
         if not text or not text.strip():
@@ -367,7 +384,6 @@ class HistoryStore:
             doc.metadata["score"] = 1.0 - float(distance)
         return [doc for doc, _ in hits]
 
-    @_remote
     def similar_items(self, item: Any, k: int = 10) -> list[tuple[Any, float]]:
         """Items whose documents are nearest to ``item``'s (cosine), best first, itself excluded;
         empty when the store has no document for it."""
@@ -387,7 +403,6 @@ class HistoryStore:
         pairs = zip(found["metadatas"][0], found["distances"][0], strict=True)
         return [(meta["item_id"], 1.0 - float(distance)) for meta, distance in pairs]
 
-    @_remote
     def similar_users(self, user: Any, k: int = 10) -> list[tuple[Any, float]]:
         """Users whose histories are nearest to ``user``'s, best first, the user excluded.
 
@@ -426,7 +441,6 @@ class HistoryStore:
         )
         return ranked[:k]
 
-    @_remote
     def history(self, user: Any) -> list[Document]:
         """A user's history documents, newest chunk first."""
         user = self.resolve_user(user)
@@ -439,7 +453,6 @@ class HistoryStore:
         ]
         return sorted(docs, key=lambda d: -d.metadata["chunk"])
 
-    @_remote
     def seen(self, users: Iterable[Any]) -> dict[Any, set]:
         """user -> every item in the user's stored history (the chunks cover all interactions)."""
         users = list(users)
@@ -460,7 +473,7 @@ class HistoryStore:
 
     def resolve_user(self, user: Any) -> Any:
         """The user's id as stored (``"78"`` finds user 78); unknown users raise DataError."""
-        for candidate in _id_candidates(user):
+        for candidate in id_spellings(user):
             got = self.collection.get(
                 where={"$and": [{"kind": USER_KIND}, {"user_id": candidate}]}, limit=1, include=[]
             )
@@ -587,13 +600,6 @@ def _lazy(
 
 def _text(shard: Shard | None) -> str | None:
     return None if shard is None else str(shard)
-
-
-def _id_candidates(user: Any) -> list[Any]:
-    if isinstance(user, str):
-        text = user.strip()
-        return [text, int(text)] if text.lstrip("-").isdigit() else [text]
-    return [user, str(user)]
 
 
 def _check_k(k: int) -> None:
