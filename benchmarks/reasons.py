@@ -15,6 +15,7 @@ with its vector store) answers ``recommend(user, 5)``; for every item:
   spent on the reasons (``timings["explain"]``: links, ranks and sentences).
 
     RAG_RECS_ML100K=/path/ml-100k python benchmarks/reasons.py [--users 200] [--workspace DIR]
+        [--only ml-100k,titles,ids]
 """
 
 from __future__ import annotations
@@ -43,10 +44,15 @@ KINDS = ["co-occurrence", "vector", "feature", "constraint", "popularity"]
 
 def datasets(args: argparse.Namespace) -> list[tuple[str, Dataset]]:
     size = (args.catalog_users, args.catalog_items, args.catalog_interactions)
-    out = [("ML-100K", load_dataset(ml100k_path()))]
-    out.append(("catalog (titles)", generate_catalog(*size, seed=11)))
-    out.append(("catalog (ids only)", generate_catalog(*size, titles=False, text=False, seed=11)))
-    return out
+    makers = {
+        "ml-100k": ("ML-100K", lambda: load_dataset(ml100k_path())),
+        "titles": ("catalog (titles)", lambda: generate_catalog(*size, seed=11)),
+        "ids": (
+            "catalog (ids only)",
+            lambda: generate_catalog(*size, titles=False, text=False, seed=11),
+        ),
+    }
+    return [(makers[key][0], makers[key][1]()) for key in args.only.split(",")]
 
 
 def named(dataset: Dataset, item: object) -> str:
@@ -103,12 +109,13 @@ def main() -> None:
     parser.add_argument("--catalog-items", type=int, default=10_000)
     parser.add_argument("--catalog-interactions", type=int, default=200_000)
     parser.add_argument("--workspace", help="keep rankers and stores here (default: a temp dir)")
+    parser.add_argument("--only", default="ml-100k,titles,ids", help="which data, in order")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as temp:
         for name, dataset in datasets(args):
             rows.append(measure(name, dataset, args.users, args.workspace or temp))
-            print(f"done: {name}", file=sys.stderr)
+            print(f"done: {name}: {' | '.join(rows[-1])}", file=sys.stderr)
     columns = ["data", "answers", "names own history", "before (same-genre rule)"]
     columns += [f"led by {kind}" for kind in KINDS] + ["ms p50 / p95", "reasons ms p50"]
     print_table("Reasons tied to the user's own history (k = 5, --llm none)", columns, rows)
