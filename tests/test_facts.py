@@ -257,10 +257,10 @@ def test_an_llm_wording_with_an_invented_number_gives_the_template(small_data, s
     answer = Assistant(small_data, small_ranker, llm=invented).ask("how many people liked item 7?")
     assert answer.message == answer_template(answer) and "999" not in answer.message
     assert answer.notes[-1].endswith("worded by the template")
-    liked = answer.facts["liked"]
-    honest = FakeListChatModel(responses=[f"{liked} people liked '{title}'."])
+    liked, had = answer.facts["liked"], answer.facts["had"]
+    honest = FakeListChatModel(responses=[f"{liked} of the {had} readers of '{title}' liked it."])
     worded = Assistant(small_data, small_ranker, llm=honest).ask("how many people liked item 7?")
-    assert worded.message == f"{liked} people liked '{title}'."
+    assert worded.message == f"{liked} of the {had} readers of '{title}' liked it."
     assert worded.notes[-1].endswith("worded by the llm")
 
 

@@ -21,7 +21,8 @@ TITLES = ["Fargo (1996)", "Star Wars (1977)", "Heat (1995)"]
     ("reply", "by"),
     [
         ("Fargo (1996) was liked by 437 of its 508 viewers.", "llm"),
-        ("'Fargo (1996)' was liked by 437 people.", "llm"),
+        ("'Fargo (1996)': 437 of its 508 viewers liked it.", "llm"),
+        ("'Fargo (1996)' was liked by 437 people.", "template"),  # leaves out the 508
         ("Fargo (1996) was liked by 440 of its 508 viewers.", "template"),  # an invented count
         ("Fargo (1996) was liked by 86% of its viewers.", "template"),  # a share it computed
         ("437 people liked it, more than Star Wars (1977).", "template"),  # another title
@@ -49,3 +50,17 @@ def test_numbers_inside_a_fact_title_are_the_titles():
                 {"title": "2001: A Space Odyssey (1968)", "had": 259}, item=135)  # fmt: skip
     assert grounded("2001: A Space Odyssey (1968) is item 135; 259 users had it.", fact)
     assert not grounded("2001: A Space Odyssey (1968) is loved by 2002 users.", fact)
+
+
+def test_a_wording_that_drops_the_answer_is_refused():
+    fact = Fact(
+        "similar_users",
+        "Most like user 78, by the overlap of their histories with all 943 users: user 5 "
+        "(Jaccard 0.31, 40 movies in common).",
+        {"users": [{"user_id": 5, "jaccard": 0.31, "shared": 40}]},
+        user=78,
+    )
+    assert not grounded("The answer is user 78.", fact)
+    assert grounded(
+        "User 5 is most like user 78 (Jaccard 0.31, 40 movies in common, of 943).", fact
+    )

@@ -1,5 +1,8 @@
-"""An LLM's wording of a computed fact, kept only when it states nothing the fact does not:
-every number and every title in it must be among the fact's values, else the template stays."""
+"""An LLM's wording of a computed fact, kept only when it states nothing the fact does not and
+leaves out none of its figures: every number and every title in it must be among the fact's
+values, and every number of the template sentence must be in it; else the template stays (a
+small model's "The answer is user 78." to "who is most like user 78?" passes the first test
+alone)."""
 
 from __future__ import annotations
 
@@ -41,8 +44,14 @@ def grounded(text: str, fact: Fact, titles: Iterable[str] = ()) -> bool:
     words = text
     for title in sorted(own_titles, key=len, reverse=True):
         words = words.replace(title, " ")  # numbers inside a fact's title are the title's
-    if any(_number(n) not in allowed_numbers for n in NUMBER_RE.findall(words)):
+    stated = {_number(n) for n in NUMBER_RE.findall(words)}
+    if any(n not in allowed_numbers for n in stated):
         return False
+    template = fact.text
+    for title in sorted(own_titles, key=len, reverse=True):
+        template = template.replace(title, " ")
+    if any(_number(n) not in stated for n in NUMBER_RE.findall(template)):
+        return False  # a figure of the answer left out
     if any(q.strip() not in own_titles for q in QUOTED_RE.findall(words)):
         return False
     lowered, own = f" {words.lower()} ", {t.lower() for t in own_titles}
