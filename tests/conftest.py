@@ -116,3 +116,44 @@ def wait_until_up(url: str, proc, seconds: float, what: str) -> None:
             stderr = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
             pytest.fail(f"{what} did not start: {stderr}")
         time.sleep(0.2)
+
+
+def check_link(link, dataset: Dataset, user, item) -> set[str]:
+    """Recompute a reason's link to the user's history from the interactions table (pandas and
+    sets, not the index); returns the numbers its sentence may state."""
+    table = dataset.interactions
+    holders = {i: set(g) for i, g in table.groupby("item_id")["user_id"]}
+    history = set(table[table.user_id == user].item_id)
+    if link.kind in ("popularity", "constraint"):
+        assert not history  # only for a user without history
+        if link.kind == "popularity":
+            counts = table.item_id.value_counts()
+            had = int(counts.get(item, 0))
+            assert link.item_users == had and link.share == int((counts > had).sum()) + 1
+            return {str(had), str(table.user_id.nunique()), str(link.share)}
+        return set()
+    assert link.history_item in history  # names something the user did
+    if link.kind == "co-occurrence":
+        n, both = table.user_id.nunique(), len(holders[link.history_item] & holders[item])
+        assert link.both == both and link.anchor_users == len(holders[link.history_item])
+        assert link.item_users == len(holders[item]) and link.n_users == n
+        lift = both / link.anchor_users / (len(holders[item]) / n)
+        assert link.lift == pytest.approx(lift)
+        floor = 2 if any(len(holders[h] & holders[item]) >= 2 for h in history) else 1
+        for h in history:  # no history item shared by as many people over-represents it more
+            if len(holders[h] & holders[item]) >= floor:
+                assert (
+                    len(holders[h] & holders[item]) / len(holders[h])
+                    <= both / len(holders[link.history_item]) + 1e-12
+                )
+        return {str(both), str(link.anchor_users), f"{lift:.1f}"}
+    if link.kind == "feature":
+        features = {}
+        if dataset.items is not None and "genres" in dataset.items:
+            features = dict(zip(dataset.items.item_id, dataset.items.genres, strict=True))
+        having = [h for h in history if link.feature in features.get(h, ())]
+        assert link.feature in features[item] and link.history_item in having
+        assert link.share == len(having) and link.history_size == len(history)
+        return {str(len(having) - 1), str(len(history))}
+    assert link.kind == "vector"
+    return {f"{link.similarity:.2f}"}

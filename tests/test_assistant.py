@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import seen_sets
+from conftest import check_link, seen_sets
 from langchain_core.language_models.fake_chat_models import (
     FakeListChatModel,
     GenericFakeChatModel,
@@ -401,7 +401,7 @@ def _liked(data: Dataset) -> dict[Any, set]:
 
 
 LIKED_BY = re.compile(
-    r"Liked by (\d+) of the (\d+) users most similar to you \(Jaccard ([\d. /]+)\)"
+    r"[Ll]iked by (\d+) of the (\d+) users most similar to you \(Jaccard ([\d. /]+)\)"
 )
 
 
@@ -411,23 +411,29 @@ def test_every_number_in_a_reason_is_a_computed_one(plain, small_data, small_ran
     assert_valid(answer, small_data, 5)
     neighbors = _independent_neighbors(small_data, user)
     liked = _liked(small_data)
-    genres = {
-        i: set(g) for i, g in zip(small_data.items[ITEM], small_data.items[GENRES], strict=True)
-    }
+    seen = seen_sets(small_data).get(user, set())
+    unseen = [i for i in small_data.catalog if i not in seen]
+    unseen_scores = small_ranker.score(user, unseen)
     for item in answer.items:
         supporters = [(o, j) for o, j in neighbors if item.item_id in liked.get(o, set())]
         score = float(small_ranker.score(user, [item.item_id])[0])
         assert round(item.score, 2) == round(score, 2)
-        allowed = {f"{score:.2f}", f"{item.score:.2f}", str(len(supporters)), str(len(neighbors))}
+        # the ranker's rank among the unseen items (float noise aside: near-ties may swap)
+        ev = item.evidence
+        above, tied = unseen_scores > score + 1e-6, abs(unseen_scores - score) <= 1e-6
+        assert int(above.sum()) + 1 <= ev.rank <= int(above.sum() + tied.sum()) + 1
+        rank = ev.rank
+        allowed = {str(len(supporters)), str(len(neighbors)), str(rank), str(len(unseen))}
         allowed |= {f"{j:.2f}" for _, j in supporters}
-        # the quoted titles are items the user liked that share a genre with this one
-        quoted = re.findall(r"'([^']*)'", item.reason)
-        for title in quoted:
-            match = [i for i in liked[user] if small_data.title(i) == title]
-            assert match and genres[match[0]] & genres[item.item_id], title
+        assert f"the ranker puts it {rank}" in item.reason and "score" not in item.reason
+        assert ev.links and ev.links[0].history_item in seen  # led by the user's own history
+        for link in ev.links[:2]:
+            allowed |= check_link(link, small_data, user, item.item_id)
+        # the quoted titles are items of the user's own history
+        for title in re.findall(r"'([^']*)'", item.reason):
+            assert any(small_data.title(i) == title for i in seen), title
         numbers = re.findall(r"\d+(?:\.\d+)?", re.sub(r"'[^']*'", "", item.reason))
         assert numbers and set(numbers) <= allowed, (item.reason, allowed)
-        assert f"ranker score {score:.2f}" in item.reason.lower()
         found = LIKED_BY.search(item.reason)
         if supporters:
             assert found, item.reason
@@ -436,9 +442,10 @@ def test_every_number_in_a_reason_is_a_computed_one(plain, small_data, small_ran
             assert shown == [round(j, 2) for _, j in supporters[:5]]
         else:
             assert found is None, item.reason
-        ev = item.evidence  # the evidence object holds the same, unrounded
+        # the evidence object holds the same, unrounded
         assert [(n.user_id, n.jaccard) for n in ev.supporters] == supporters
         assert ev.n_neighbors == len(neighbors) and ev.ranker_score == item.score
+        assert (ev.rank, ev.unseen) == (rank, len(unseen))
         assert [(n.user_id, n.jaccard) for n in answer.similar_users] == neighbors
         # the documented order: ranker probability + support_weight x share of supporters
         weight = plain.config.support_weight

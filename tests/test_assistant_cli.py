@@ -104,7 +104,18 @@ def test_ask_json_shape(asked, tiny) -> None:
         assert 0.0 <= item["score"] <= 1.0
         assert item["reason"].strip()
         assert item["evidence"]["item_id"] == item["item_id"]
-        assert f"{item['score']:.2f}" in item["reason"]
+        rank, unseen = item["evidence"]["rank"], item["evidence"]["unseen"]
+        assert unseen == tiny["items"] - len(tiny["seen"][3])
+        assert (
+            f"the ranker puts it {rank}" in item["reason"]
+            and f"of the {unseen} items" in item["reason"]
+        )
+        first = item["evidence"]["links"][0]  # an item of the user's own history, by its id
+        assert (
+            first["history_item"] in tiny["seen"][3]
+            and f"#{first['history_item']}" in item["reason"]
+        )
+    assert asked["kind"] == "recommend" and asked["facts"] is None
 
 
 def in_process(tiny: dict, monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -231,7 +242,7 @@ def test_chat_in_a_terminal(asked, tiny) -> None:
 
         why = say("/why 2")
         assert f"Item 2, 'item {second}'" in why
-        assert "ranker score" in why.lower()
+        assert "the ranker puts it" in why.lower()
 
         bad = say("/user 999999")
         assert "error: unknown user" in bad and "999999" in bad
@@ -280,3 +291,23 @@ def test_a_hugging_face_token_appears_nowhere(asked, tiny) -> None:
     files = [p for p in Path(tiny["ws"]).rglob("*") if p.is_file()]
     assert files
     assert not [p for p in files if token.encode() in p.read_bytes()]
+
+
+def test_item_noun_and_a_data_question(asked, tiny, monkeypatch, capsys) -> None:
+    code, stdout, _ = in_process(
+        tiny, monkeypatch, capsys, "ask", "3 games for user 3", "--data", str(tiny["csv"]),
+        "--llm", "none", "--item-noun", "game", "--json",
+    )  # fmt: skip
+    assert code == 0
+    answer = json.loads(stdout)
+    unseen = tiny["items"] - len(tiny["seen"][3])
+    assert len(answer["items"]) == 3  # "games" read as the count
+    assert all(f"of the {unseen} games you have not seen" in i["reason"] for i in answer["items"])
+    code, stdout, _ = in_process(
+        tiny, monkeypatch, capsys, "ask", "what has user 3 played?", "--data", str(tiny["csv"]),
+        "--llm", "none", "--item-noun", "games", "--json",
+    )  # fmt: skip
+    fact = json.loads(stdout)
+    assert code == 0 and fact["kind"] == "fact" and fact["items"] == []
+    assert fact["facts"]["count"] == len(tiny["seen"][3])
+    assert f"{len(tiny['seen'][3])} games in their history" in fact["message"]

@@ -95,4 +95,6 @@ def test_movielens(kernel, tmp_path, monkeypatch) -> None:
     text = outputs(notebook)
     assert "recall@10" in text
     assert "For user" in text
+    assert "Most like user 78" in text  # a data question, answered from computed facts
+    assert "recomputed" in text  # a reason's figures beside their recomputation
     print(f"movielens.ipynb ran in {seconds:.0f} s")

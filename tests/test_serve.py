@@ -122,3 +122,13 @@ def test_a_question_that_names_nobody_gets_no_items(service):
     answer = reply.json()
     assert answer["items"] == [] and answer["message"]
     json.dumps(answer)
+
+
+def test_a_data_question_gets_facts_and_no_items(service):
+    url, seen = service
+    user = min(seen)
+    reply = httpx.post(f"{url}/ask", json={"question": f"what has user {user} read?"})
+    assert reply.status_code == 200
+    answer = reply.json()
+    assert answer["kind"] == "fact" and answer["items"] == []
+    assert answer["facts"]["count"] == len(seen[user]) and answer["message"]

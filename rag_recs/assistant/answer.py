@@ -51,6 +51,8 @@ class Answer:
     similar_users: list[Neighbor] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     message: str = ""  # the reply when there is nothing to recommend (or a follow-up's answer)
+    kind: str = "recommend"  # "fact": an answer to a question about the data, in ``message``
+    facts: dict[str, Any] | None = None  # a fact answer's computed values
     proposed: int = 0  # how many candidates the LLM proposed before validation
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -58,6 +60,7 @@ class Answer:
         """The JSON shape of ``rag-recs ask --json``."""
         return {
             "question": self.question,
+            "kind": self.kind,
             "user": self.user,
             "items": [i.to_dict() for i in self.items],
             "rejected": [r.to_dict() for r in self.rejected],
@@ -67,6 +70,7 @@ class Answer:
             ],
             "notes": self.notes,
             "message": self.message,
+            "facts": self.facts,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -75,7 +79,9 @@ class Answer:
         if self.items:
             lines.append(f"For user {self.user}:")
             for n, item in enumerate(self.items, 1):
-                lines.append(f"{n}. {item.title} (item {item.item_id}, score {item.score:.2f})")
+                ev = item.evidence
+                rank = f", ranked {ev.rank} of {ev.unseen} unseen" if ev.rank is not None else ""
+                lines.append(f"{n}. {item.title} (item {item.item_id}{rank})")
                 lines.append(f"   {item.reason}")
         if self.rejected:
             lines.append("Rejected candidates:")

@@ -22,6 +22,8 @@ from rag_recs.assistant.evidence import Evidence
 from rag_recs.assistant.extract import needs_llm, read_with_llm
 from rag_recs.assistant.intent import Intent, parse_question
 from rag_recs.assistant.pipeline import Recommender
+from rag_recs.assistant.questions import FactQuestion, read_fact
+from rag_recs.assistant.wording import word_fact
 from rag_recs.data.schema import Dataset
 from rag_recs.ranker.ranker import DeepFMRanker
 
@@ -73,6 +75,7 @@ class Assistant:
         self.current_user: Any = None  # whom the conversation is about
         self.user_pinned = False  # chosen explicitly (chat's /user): every turn is about them
         self.stream_to: Callable[[str], None] | None = None  # gets the LLM's words as written
+        self.last_item: Any = None  # the item the conversation spoke of last ("it")
         self._lock = threading.RLock()  # this conversation's calls, one at a time
 
     # ---- what it runs on (the pipeline's) -----------------------------------------------------
@@ -115,14 +118,20 @@ class Assistant:
         """Answer a plain-language question (recommendations or a follow-up such as 'why #2')."""
         start = time.perf_counter()
         intent = parse_question(question, self.genre_names)  # the patterns: the fast path
+        facts = self.pipeline.facts
+        fact = read_fact(
+            question, intent.user, asks_count=intent.k is not None, names_item=facts.names
+        )
         read_note, read_s = "", 0.0
-        if self.llm is not None and needs_llm(intent, self.user_pinned):
+        if fact is None and self.llm is not None and needs_llm(intent, self.user_pinned):
             with self.pipeline.llm_lock:  # what the LLM reads is checked against the question
                 intent, read_note = read_with_llm(
                     self.llm, question, intent, self.genre_names, self.resolve_user
                 )
             read_s = time.perf_counter() - start
-        if intent.kind == "why":
+        if fact is not None:
+            answer = self._fact(question, fact)
+        elif intent.kind == "why":
             answer = self._why(question, intent)
         elif (user := self._addressee(intent)) is None:
             answer = Answer(question, message=self._who_message(intent))
@@ -227,6 +236,24 @@ class Assistant:
         if intent.names_person:
             return f"I could not tell which user that is; name them by id. {example}"
         return f"I could not tell which user to recommend for. {example}"
+
+    def _fact(self, question: str, fact: FactQuestion) -> Answer:
+        """A question about the data, answered by the facts module; a pronoun stands for the
+        conversation's user or last item. An LLM words it only with the facts' own figures."""
+        user = fact.user or (self.current_user if fact.user_pronoun or self.user_pinned else None)
+        found = self.pipeline.facts.answer(fact, user, self.last_item)
+        if isinstance(found, str):
+            return Answer(question, user=user, message=found, kind="fact")
+        answer = Answer(question, user=found.user, kind="fact", facts=found.to_dict())
+        answer.message, by = found.text, "template"
+        if self.llm is not None:
+            with self.pipeline.llm_lock:
+                titles = self.pipeline.catalog.titles
+                answer.message, by = word_fact(self.llm, question, found, titles)
+        answer.notes.append(f"computed from the data; worded by the {by}")
+        self.current_user = found.user if found.user is not None else self.current_user
+        self.last_item = found.item if found.item is not None else self.last_item
+        return answer
 
     def _why(self, question: str, intent: Intent) -> Answer:
         """A follow-up about the last answer's items, from its computed evidence."""

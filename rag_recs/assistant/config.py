@@ -24,6 +24,11 @@ class AssistantConfig(BaseModel):
         1.0, ge=0.0, description="weight of the similarity to X when asked for something like X"
     )
     like_pool: int = Field(50, ge=1, description="items near X fetched by vector search")
+    item_noun: str | None = Field(
+        None,
+        description="the data's word for items in answers and prompts (default: movies for "
+        "MovieLens, else items)",
+    )
     history_size: int = Field(100, ge=1, description="answers kept for follow-ups (the latest)")
     context_items: int = Field(8, ge=1, description="liked titles per document the LLM reads")
     context_neighbors: int = Field(2, ge=0, description="similar users whose likes it reads")

@@ -1,4 +1,5 @@
-"""Evidence computed in code: similar users with their exact overlap, and per-item support.
+"""Evidence computed in code: similar users with their exact overlap, per-item support, the
+item's links to the user's own history and its rank among the user's unseen items.
 
 Every number an explanation shows comes from here; the LLM only words it.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from rag_recs.assistant.links import Link
 
 
 @dataclass
@@ -25,12 +28,14 @@ class Evidence:
 
     item_id: Any
     title: str
-    ranker_score: float
+    ranker_score: float  # the ranker's probability (in JSON; a sentence shows ``rank``)
     n_neighbors: int = 0
     supporters: list[Neighbor] = field(default_factory=list)  # similar users who liked it
     genres: list[str] = field(default_factory=list)
-    same_genre_liked: list[str] = field(default_factory=list)  # titles the user liked
-    shared_genres: list[str] = field(default_factory=list)  # genres those titles share with it
+    links: list[Link] = field(default_factory=list)  # ties to the user's history, strongest first
+    rank: int | None = None  # the ranker's rank of the item among the user's unseen items
+    unseen: int | None = None  # how many items the user has not seen
+    noun: str = "items"  # the data's word for items
     similar_to: str = ""  # what the question asked for something like ("like X")
     similarity: float | None = None  # this item's similarity to it
 
@@ -39,25 +44,30 @@ class Evidence:
         parts = []
         if self.similar_to and self.similarity is not None:
             parts.append(f"close to '{self.similar_to}' (similarity {self.similarity:.2f})")
+        parts += [link.text for link in self.links[:2]]
         if self.supporters:
             js = " / ".join(f"{n.jaccard:.2f}" for n in self.supporters[:5])
             parts.append(
                 f"liked by {len(self.supporters)} of the {self.n_neighbors} users most similar "
                 f"to you (Jaccard {js})"
             )
-        parts.append(f"ranker score {self.ranker_score:.2f}")
-        if self.same_genre_liked:
-            shown = " and ".join(f"'{t}'" for t in self.same_genre_liked[:2])
-            genre = ", ".join(self.shared_genres[:2])
-            parts.append(f"same {genre_word(self.genres)} ({genre}) as {shown} you liked")
-        text = "; ".join(parts)
+        if self.rank is not None:
+            parts.append(
+                f"the ranker puts it {ordinal(self.rank)} of the {self.unseen} {self.noun} "
+                "you have not seen"
+            )
+        text = "; ".join(parts) or f"ranked by the ranker for you ({self.title})"
         return text[0].upper() + text[1:] + "."
+
+    def names(self) -> list[str]:
+        """The item titles (or ``#id``) the sentence may quote: this item's and its links'."""
+        return [self.title, *(link.history_name for link in self.links if link.history_name)]
 
     def numbers(self) -> set[str]:
         """The numbers an explanation may mention, as they are written in ``sentence``."""
         found = set(NUMBER_RE.findall(self.sentence()))
         found |= {str(len(self.supporters)), str(self.n_neighbors)}
-        found |= set(NUMBER_RE.findall(" ".join([self.title, *self.same_genre_liked])))
+        found |= set(NUMBER_RE.findall(" ".join(self.names())))
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,14 +77,17 @@ class Evidence:
             data["similarity"] = round(self.similarity, 4)
         for n in data["supporters"]:
             n["jaccard"] = round(n["jaccard"], 4)
+        data["links"] = [link.to_dict() for link in self.links]
         return data
 
 
+def ordinal(n: int) -> str:
+    """1 -> "1st", 2 -> "2nd", 11 -> "11th", 23 -> "23rd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
-
-
-def genre_word(genres: list[str]) -> str:
-    return "topic" if genres and genres[0].islower() else "genre"
 
 
 def numbers_ok(text: str, evidence: Evidence) -> bool:
@@ -83,5 +96,5 @@ def numbers_ok(text: str, evidence: Evidence) -> bool:
     Figures (counts, Jaccard values, scores) are left to the template sentence, so an LLM
     reason can never attach a true number to the wrong claim.
     """
-    allowed = set(NUMBER_RE.findall(" ".join([evidence.title, *evidence.same_genre_liked])))
+    allowed = set(NUMBER_RE.findall(" ".join(evidence.names())))
     return all(n in allowed for n in NUMBER_RE.findall(text))

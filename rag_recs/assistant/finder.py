@@ -82,16 +82,19 @@ class ItemFinder:
             notes.append(f"only the first 'like' was used ('{like[0]}')")
         return " / ".join(names), near, notes
 
-    def title_match(self, text: str) -> Any:
-        """The catalog item whose title ``text`` names (the most popular of several), or None."""
+    def title_match(self, text: str, *, strict: bool = False) -> Any:
+        """The catalog item whose title ``text`` names (the most popular of several), or None.
+        ``strict``: a part of a title counts only as whole words of five letters or more (a
+        question such as "what's new?" names no title)."""
         wanted = plain_title(text)
         if len(wanted) < 2:
             return None
+        whole = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
         exact, partial = [], []
         for item, title in self._plain_titles.items():
             if title == wanted:
                 exact.append(item)
-            elif wanted in title:
+            elif wanted in title and (not strict or len(wanted) >= 5 and whole.search(title)):
                 partial.append(item)
         found = exact or partial
         if not found:

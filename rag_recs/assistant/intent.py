@@ -1,7 +1,7 @@
 """Understanding a question: which user, how many items, which constraints, or a follow-up,
 read once into one :class:`Intent`.
 
-Deterministic patterns cover the common forms in English, French, German and Spanish; a
+Deterministic patterns cover the common forms in English, French, German, Spanish and Italian; a
 question they cannot read goes to the LLM where one is configured (``assistant.extract``, which
 checks what the LLM read against the question), and otherwise gets a helpful reply.
 """
@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag_recs.assistant.lexicon import (
+    ARTICLES,
     GENRE_WORDS,
     WORDS_PATTERN,
     number_word,
     numbers_in,
     plain,
+    spelled_length,
 )
+from rag_recs.assistant.nouns import counted_noun
 from rag_recs.assistant.years import year_range
 
 MAX_K = 100
@@ -35,19 +38,25 @@ ITEM_NOUNS = (
     "filme|artikel|bücher|buecher|empfehlungen|livres|livre|séries|recommandations|"
     "películas|peliculas|película|pelicula|artículos|articulos|libros|recomendaciones|"
     "bucher|series|serien|titres|titel|titulos|lectures|lecturas|choses|sachen|cosas|vorschlage|"
-    "propositions|sugerencias|conseils|tipps|documentaires|documentales"
+    "propositions|sugerencias|conseils|tipps|documentaires|documentales|"
+    "libri|giochi|canzoni|articoli|titoli|consigli|suggerimenti|prodotti|brani|documentari|"
+    "album|albums|alben"
 )
 _NUM = rf"(\d{{1,6}}|a couple of|couple of|a few|few|{WORDS_PATTERN}|an?)"
-# nouns for the person a question is about, in English, French, German and Spanish (and typos)
+# nouns for the person a question is about, in English, French, German, Spanish, Italian (typos)
 PERSON_NOUNS = (
     "user|usr|uesr|usre|ueser|useer|customer|custmer|costumer|client|clients|member|memeber|"
-    "reader|viewer|veiwer|listener|subscriber|person|account|profile|"
+    "reader|viewer|veiwer|listener|subscriber|person|account|profile|player|gamer|shopper|"
+    "joueur|joueuse|auditeur|auditrice|spieler|spielerin|h(?:ö|oe|o)rer(?:in)?|jugador|jugadora|"
+    "oyente|"
     "utilisateur|utilisatrice|utilisateurs|lecteur|lectrice|membre|abonn[ée]e?|spectateur|"
     "spectatrice|compte|profil|"
     "benutzer|benutzerin|nutzer|nutzerin|kunde|kunden|kundin|mitglied|leser|leserin|zuschauer|"
     "zuschauerin|abonnent|abonnentin|konto|"
     "usuario|usuaria|cliente|lector|lectora|miembro|suscriptor|espectador|espectadora|socio|"
-    "socia|cuenta|perfil"
+    "socia|cuenta|perfil|"
+    "utente|lettore|lettrice|membro|abbonat[oa]|spettatore|spettatrice|ascoltatore|"
+    "ascoltatrice|giocatore|giocatrice|profilo"
 )
 # people a question may name without an id: never the conversation's user by default
 OTHER_PEOPLE = (
@@ -55,7 +64,7 @@ OTHER_PEOPLE = (
     "kid|kids|guy|girl|boy|neighbou?r|ami|amie|femme|mari|fils|fille|m[èe]re|p[èe]re|fr[èe]re|"
     "s(?:œ|oe)ur|coll[èe]gue|freund|freundin|frau|mann|sohn|tochter|mutter|vater|bruder|"
     "schwester|kollege|kollegin|amigo|amiga|esposa|esposo|hijo|hija|madre|padre|hermano|hermana|"
-    "colega|jefe"
+    "colega|jefe|amico|amica|moglie|marito|figlio|figlia|madre|padre|fratello|sorella|collega"
 )
 USER_RE = re.compile(
     r"\buser(?!s\b)(?:[\s_-]*id)?\s*(?:#|no\.?|number|:|=)?\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)", re.I
@@ -63,7 +72,8 @@ USER_RE = re.compile(
 # any other person noun, "uid:5" or "u=5": the id must hold a digit (a word is never an id here)
 OTHER_USER_RE = re.compile(
     rf"(?:\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?|\buid|\bu(?==)|(?<![\w#])(?=#)|\b(?:with|w/)\s+id)"
-    r"\s*(?:#|n[o°º]\.?|nr\.?|number|num[eé]ro|nummer|:|=)?\s*([A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*)",
+    r"\s*(?:#|n[o°º]\.?|nr\.?|number|num[eé]ro|n[uú]mero|nummer|:|=)?\s*"
+    r"([A-Za-z0-9_.@-]*\d[A-Za-z0-9_.@-]*)",
     re.I,
 )
 PERSON_RE = re.compile(
@@ -72,13 +82,14 @@ PERSON_RE = re.compile(
 # a number word (any of the four languages) after a person noun: "usuario nueve", "user one"
 SPELLED_ID_RE = re.compile(
     rf"\b(?:{PERSON_NOUNS})(?:[\s_-]*id)?\s+(?:(?:number|nummer|num[eé]ro|n[uú]mero|no\.?|nr\.?"
-    r"|n[°º])\s*)?",
+    r"|n[°º])(?![^\W\d_])\s*)?",  # a prefix is a word of its own: "nove" is no "no"
     re.I,
 )
 SELF_RE = re.compile(r"\b(?:me|my|i|mine|myself|moi|mir|mich|m[ií])\b", re.I)
 FOLLOW_UP_RE = re.compile(
     r"\b(?:more|another|others?|else|again|instead|also|too|same|them|they|their|"
-    r"what about|how about|rather|encore|autres?|noch|mehr|andere|m[aá]s|otros?|otras?)\b",
+    r"what about|how about|rather|encore|autres?|noch|mehr|andere|m[aá]s|otros?|otras?|"
+    r"altri|altre|ancora|invece|anche)\b",
     re.I,
 )
 # on text made plain (no accents); ASCII: "ſ" is no "s" here
@@ -86,18 +97,22 @@ NUM_RE = re.compile(rf"(?<![\w-]){_NUM}(?![\w-])", re.I | re.ASCII)
 NOUN_RE = re.compile(
     r"\s+(?:(?:new|more|other|unseen|good|different|great|nouveaux|nouvelles|autres|bons|bonnes|"
     r"neue|andere|weitere|gute|nuevas|nuevos|otras|otros|buenas|buenos|mas|de|d'|"
+    r"nuovi|nuove|altri|altre|buoni|buone|di|"
     r"light[\s-]?hearted|feel[\s-]?good|family[\s-]?friendly|funny|uplifting|cheerful|dark|"
-    r"scary|sad|romantic|exciting|relaxing|serious|quirky|classic|epic|cozy|cosy)\s*)*"
+    r"scary|sad|romantic|exciting|relaxing|serious|quirky|classic|epic|cozy|cosy)\b\s*)*"
     r"(\w[\w'-]*)",
     re.I,
 )
 # a bare count that continues the conversation: "3 more", "2 autres", "noch 3"
 MORE_RE = re.compile(
-    r"\s+(?:more|others?|else|extra|again|autres|de plus|weitere|mehr|m[aá]s|otr[oa]s)\b", re.I
+    r"\s+(?:more|others?|else|extra|again|autres|de plus|weitere|mehr|m[aá]s|otr[oa]s|altr[ie]|"
+    r"in pi[uù])\b",
+    re.I,
 )
 ITEM_BEFORE_RE = re.compile(rf"\b(?:{ITEM_NOUNS})\s*#?\s*$", re.I)  # "item 42"
 YEAR_RE = re.compile(
-    r"\b(?:from|in|since|before|after|of|de|des|du|en|aus|von|seit|vor|nach|del|desde)\s+"
+    r"\b(?:from|in|since|before|after|of|de|des|du|en|aus|von|seit|vor|nach|del|desde|dal|nel|"
+    r"dopo|prima)\s+"
     r"(?:the\s+|l'|los\s+|den\s+)?(19\d\d|20\d\d)\b",
     re.I,
 )
@@ -111,19 +126,20 @@ WHY_RE = re.compile(
 NEGATIONS = (
     "not", "no", "except", "without", "excluding", "avoid", "but not", "nothing", "non",
     "sans", "pas", "sauf", "ohne", "kein", "keine", "keinen", "nicht", "au(?:ss|ß)er", "sin",
-    "ni", "nada", "excepto", "menos",
+    "ni", "nada", "excepto", "menos", "senza", "tranne", "eccetto", "niente",
 )  # fmt: skip
 
 
 # a negation, then at most two words that are no conjunction ("pas de films d'horreur")
 NEGATED = {
     n: re.compile(
-        rf"\b{n}\s+(?:(?!(?:but|mais|aber|pero|sino|and|et|und|y|or|ou|oder|o)\b)[\w']+\s+){{0,2}}"
+        rf"\b{n}\s+(?:(?!(?:but|mais|aber|pero|sino|ma|and|et|und|y|e|or|ou|oder|o)\b)[\w']+\s+)"
+        r"{0,2}"
         r"(?:\w+')?$"
     )
     for n in NEGATIONS
 }
-MORE_BEFORE_RE = re.compile(r"\b(?:noch|encore|otros|otras|another|more)\s+$", re.I)
+MORE_BEFORE_RE = re.compile(r"\b(?:noch|encore|otros|otras|altri|altre|another|more)\s+$", re.I)
 
 
 @dataclass
@@ -201,16 +217,20 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     if user is None or not any(c.isdigit() for c in user.group(1)):
         other = OTHER_USER_RE.search(text)
         user = other or user
+    user_at = (0, 0)  # where the user's id is written (digits or number words)
     if user:
         intent.user = user.group(1).rstrip(".,;:!?")
+        user_at = user.span()
         glued = text[user.start(1) - 1].isalpha()  # "userone" is an id, not "user one"
         spelled = None if glued else number_word(text[user.start(1) :])
         if spelled is not None:
             intent.user = str(spelled)
+            user_at = (user.start(), user.start(1) + spelled_length(text[user.start(1) :]))
     elif person := SPELLED_ID_RE.search(text):
         spelled = number_word(text[person.end() :])
         intent.user = None if spelled is None else str(spelled)
         intent.names_person = spelled is None
+        user_at = (person.start(), person.end() + spelled_length(text[person.end() :]))
     elif PERSON_RE.search(text):
         intent.names_person = True
     else:
@@ -228,8 +248,10 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
         after = NOUN_RE.match(folded, match.end())
         noun = after.group(1).lower() if after else ""
         more = intent.follow_up and MORE_RE.match(folded, match.end())
-        if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words or more:
-            if user and user.start() <= match.start() < user.end():
+        # with one user named, any plural noun of things counts ("3 games", "2 giochi")
+        named = intent.user is not None and counted_noun(noun) and not _article(match.group(1))
+        if re.fullmatch(ITEM_NOUNS, noun) or noun in genre_words or more or named:
+            if user_at[0] <= match.start() < user_at[1]:
                 continue  # the digits of "user 78 items" belong to the user
             intent.k, counted = _number(match.group(1)), match.span(1)
             break
@@ -256,6 +278,11 @@ def parse_question(question: str, genres: Iterable[str] = ()) -> Intent:
     ):
         intent.kind = "unknown"
     return intent
+
+
+def _article(word: str) -> bool:
+    """ "a", "un", "eine": a number only before a known noun of things ("qu'a regardé")."""
+    return word.lower() in ARTICLES
 
 
 def _numbers_nobody_owns(intent: Intent, text: str, counted: tuple[int, int] | None) -> None:

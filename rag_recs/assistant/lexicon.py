@@ -1,5 +1,6 @@
-"""Words a question may use in English, French, German or Spanish: numbers up to 99 and genre
-or topic names, so the patterns (and the check of what an LLM read) need no LLM to know them."""
+"""Words a question may use in English, French, German, Spanish or Italian: numbers up to 99
+and genre or topic names, so the patterns (and the check of what an LLM read) need no LLM to know
+them."""
 
 from __future__ import annotations
 
@@ -103,6 +104,22 @@ def _spanish() -> dict[str, int]:
     return words
 
 
+def _italian() -> dict[str, int]:
+    units = "zero uno due tre quattro cinque sei sette otto nove dieci undici dodici tredici "
+    units += "quattordici quindici sedici diciassette diciotto diciannove"
+    words = {w: n for n, w in enumerate(units.split())}
+    tens = ["venti", "trenta", "quaranta", "cinquanta", "sessanta", "settanta", "ottanta"]
+    tens.append("novanta")
+    names = {v: k for k, v in words.items() if v < 10}
+    for t, ten in enumerate(tens, 2):
+        words[ten] = 10 * t
+        for u in range(1, 10):  # ventuno, ventotto: the ten's last vowel goes before 1 and 8
+            stem = ten[:-1] if u in (1, 8) else ten
+            words[f"{stem}{names[u]}"] = 10 * t + u
+    words["un"], words["una"] = 1, 1
+    return words
+
+
 def _key(words: str) -> str:
     """One spelling of a number word: parts joined by "-" ("vingt et un" -> "vingt-et-un")."""
     return re.sub(r"[-\s]+", "-", words.lower())
@@ -110,13 +127,14 @@ def _key(words: str) -> str:
 
 WORD_VALUES: dict[str, int] = {}
 """Number words (plain, parts joined by "-") of every language -> value, 0 to 99."""
-for _table in (_spanish(), _german(), _french(), _english()):  # English wins a clash ("six")
+# English wins a clash ("six")
+for _table in (_italian(), _spanish(), _german(), _french(), _english()):
     WORD_VALUES.update({_key(w): n for w, n in _table.items()})
 ARTICLES = frozenset({"a", "an", "un", "une", "ein", "eine", "einen", "una"})
 """Words that are a number only as a count ("un film")."""
-NOT_IDS = ARTICLES | {"one", "once", "elf", "neuf", "null"}
+NOT_IDS = ARTICLES | {"one", "once", "elf", "neuf", "null", "due", "sei", "otto"}
 """Number words never taken as a person's id: articles, and words that mostly mean something
-else ("once more", "films neufs")."""
+else ("once more", "films neufs", "due to")."""
 
 WORDS_PATTERN = "|".join(
     w.replace("-", r"[-\s]+") for w in sorted(WORD_VALUES, key=len, reverse=True)
@@ -137,9 +155,19 @@ def number_word(text: str) -> int | None:
     return english if english is not None else WORD_VALUES[_key(match.group(1))]
 
 
+def spelled_length(text: str) -> int:
+    """How many characters of ``text`` the number words it starts with take (0 for none):
+    "one hundred and five needs ..." -> 20."""
+    folded = plain(text)
+    if len(folded) != len(text):
+        folded = text.lower()
+    ends = [m.end(1) for m in (SPELLED_RE.match(folded), NUMBER_WORD_RE.match(folded)) if m]
+    return max(ends, default=0)
+
+
 def numbers_in(text: str, ids_only: bool = False) -> Iterator[tuple[int, int, int]]:
     """Every number written in ``text`` as (value, start, end): digits and number words of the
-    four languages. ``ids_only`` leaves out the words in :data:`NOT_IDS` ("un", "once" ...)."""
+    five languages. ``ids_only`` leaves out the words in :data:`NOT_IDS` ("un", "once" ...)."""
     folded = plain(text)
     if len(folded) != len(text):  # "ß" -> "ss": positions would shift; compare as written
         folded = text.lower()
@@ -154,38 +182,96 @@ def numbers_in(text: str, ids_only: bool = False) -> Iterator[tuple[int, int, in
         yield value, match.start(), match.end()
 
 
-# genre / topic names in French, German and Spanish (plain forms), by the name the data uses
+# genre / topic names in French, German, Spanish and Italian (plain forms), by the data's name
 GENRE_WORDS: dict[str, tuple[str, ...]] = {
     # MovieLens genres
-    "action": ("actionfilm", "actionfilme", "accion"),
-    "adventure": ("aventure", "aventures", "abenteuer", "abenteuerfilm", "aventura", "aventuras"),
-    "animation": ("dessin anime", "dessins animes", "animationsfilm", "animacion", "animada"),
-    "children's": ("enfants", "kinderfilm", "kinderfilme", "infantil", "infantiles"),
-    "comedy": ("comedie", "comedies", "komodie", "komodien", "comedia", "comedias"),
-    "crime": ("policier", "policiers", "krimi", "krimis", "policiaca", "policiacas", "crimen"),
-    "documentary": ("documentaire", "documentaires", "dokumentarfilm", "doku", "documental"),
-    "drama": ("drame", "drames", "dramen", "dramas"),
-    "fantasy": ("fantastique", "fantasia"),
+    "action": ("actionfilm", "actionfilme", "accion", "azione"),
+    "adventure": (
+        "aventure",
+        "aventures",
+        "abenteuer",
+        "abenteuerfilm",
+        "aventura",
+        "aventuras",
+        "avventura",
+        "avventure",
+    ),
+    "animation": (
+        "dessin anime",
+        "dessins animes",
+        "animationsfilm",
+        "animacion",
+        "animada",
+        "animazione",
+        "cartoni animati",
+    ),
+    "children's": ("enfants", "kinderfilm", "kinderfilme", "infantil", "infantiles", "bambini"),
+    "comedy": (
+        "comedie",
+        "comedies",
+        "komodie",
+        "komodien",
+        "comedia",
+        "comedias",
+        "commedia",
+        "commedie",
+    ),
+    "crime": (
+        "policier",
+        "policiers",
+        "krimi",
+        "krimis",
+        "policiaca",
+        "policiacas",
+        "crimen",
+        "poliziesco",
+        "polizieschi",
+    ),
+    "documentary": (
+        "documentaire",
+        "documentaires",
+        "dokumentarfilm",
+        "doku",
+        "documental",
+        "documentario",
+        "documentari",
+    ),
+    "drama": ("drame", "drames", "dramen", "dramas", "dramma", "drammi"),
+    "fantasy": ("fantastique", "fantasia", "fantastico"),
     "film-noir": ("film noir", "films noirs", "cine negro"),
-    "horror": ("horreur", "horrorfilm", "horrorfilme", "terror", "miedo"),
+    "horror": ("horreur", "horrorfilm", "horrorfilme", "terror", "miedo", "orrore"),
     "musical": ("comedie musicale", "comedies musicales", "musicales"),
-    "mystery": ("mystere", "mysteres", "misterio"),
-    "romance": ("romantique", "romantiques", "liebesfilm", "liebesfilme", "romantica"),
-    "sci-fi": ("science-fiction", "science fiction", "ciencia ficcion", "ciencia-ficcion"),
+    "mystery": ("mystere", "mysteres", "misterio", "mistero", "gialli"),
+    "romance": (
+        "romantique",
+        "romantiques",
+        "liebesfilm",
+        "liebesfilme",
+        "romantica",
+        "romantici",
+        "romantiche",
+    ),
+    "sci-fi": (
+        "science-fiction",
+        "science fiction",
+        "ciencia ficcion",
+        "ciencia-ficcion",
+        "fantascienza",
+    ),
     "thriller": ("thrillers", "suspense"),
-    "war": ("guerre", "kriegsfilm", "kriegsfilme", "guerra"),
+    "war": ("guerre", "kriegsfilm", "kriegsfilme", "guerra", "film di guerra"),
     "western": ("westerns",),
     # topics of the generated data
     "technology": ("technologie", "technik", "tecnologia"),
-    "science": ("wissenschaft", "ciencia", "ciencias"),
-    "health": ("sante", "gesundheit", "salud"),
+    "science": ("wissenschaft", "ciencia", "ciencias", "scienza"),
+    "health": ("sante", "gesundheit", "salud", "salute"),
     "sports": ("sport", "deportes", "deporte"),
     "politics": ("politique", "politik", "politica"),
-    "business": ("affaires", "wirtschaft", "negocios"),
-    "travel": ("voyage", "voyages", "reisen", "viajes"),
-    "food": ("cuisine", "essen", "comida", "cocina"),
+    "business": ("affaires", "wirtschaft", "negocios", "economia"),
+    "travel": ("voyage", "voyages", "reisen", "viajes", "viaggi", "viaggio"),
+    "food": ("cuisine", "essen", "comida", "cocina", "cibo", "cucina"),
     "culture": ("kultur", "cultura"),
     "climate": ("climat", "klima", "clima"),
-    "education": ("bildung", "educacion"),
-    "finance": ("finanzen", "finanzas"),
+    "education": ("bildung", "educacion", "istruzione"),
+    "finance": ("finanzen", "finanzas", "finanza"),
 }

@@ -31,13 +31,18 @@ from rag_recs.assistant.config import AssistantConfig
 from rag_recs.assistant.constraints import Constraints, item_genres
 from rag_recs.assistant.evidence import Evidence, Neighbor
 from rag_recs.assistant.explain import Explainer
+from rag_recs.assistant.facts import Facts
 from rag_recs.assistant.finder import ItemFinder
 from rag_recs.assistant.intent import MAX_K
+from rag_recs.assistant.links import HistoryLinks
+from rag_recs.assistant.nouns import default_noun, plural
 from rag_recs.assistant.stages import Candidates, Context, Ranked, Request
 from rag_recs.assistant.validate import Catalog, Rejection, validate
 from rag_recs.assistant.years import describe
+from rag_recs.data.attributes import item_attributes
 from rag_recs.data.index import InteractionIndex
 from rag_recs.data.schema import Dataset
+from rag_recs.data.sparse import InteractionMatrix
 from rag_recs.errors import RagRecsError
 from rag_recs.llm.schema import Candidate, Proposal
 from rag_recs.ranker.ranker import DeepFMRanker
@@ -74,7 +79,13 @@ class Recommender:
         self.index = InteractionIndex.from_dataset(dataset, self._config.like_threshold)
         self.finder = ItemFinder(dataset, self.catalog, self.index, store, self._config.like_pool)
         self.constraints = Constraints(self.genres, dataset.title, self.catalog.ids)
-        self.explainer = Explainer(dataset, self.index, self.catalog, self.genres)
+        self.noun = plural(self._config.item_noun or default_noun(dataset))
+        matrix, attributes = InteractionMatrix(self.index), item_attributes(dataset)
+        links = HistoryLinks(dataset, self.index, matrix, attributes, store)
+        self.explainer = Explainer(
+            dataset, self.index, self.catalog, self.genres, links, ranker, self.noun
+        )
+        self.facts = Facts(dataset, self.index, matrix, attributes, self.finder, self.noun)
         self.llm_lock = threading.Lock()  # generations, one at a time across conversations
 
     @property
@@ -128,7 +139,7 @@ class Recommender:
         answer.notes.extend(self.notes)
         seen = self.index.seen(user)
         request = Request(user, k, answer.question, answer, seen, lambda i: None, [], list(like))
-        request.taste = taste
+        request.taste, request.include = taste, list(include)
         if k < 1:
             answer.message = "Ask for at least one item (k must be 1 or more)."
             return request
@@ -270,7 +281,12 @@ class Recommender:
     ) -> list[AnswerItem]:
         """The answer's items: each ranked item with its computed evidence and a reason
         (:meth:`Explainer.items`)."""
-        return self.explainer.items(request.user, ranked, proposal, request.candidates)
+        tic = time.perf_counter()
+        items = self.explainer.items(
+            request.user, ranked, proposal, request.candidates, request.include
+        )
+        request.answer.timings["explain"] = time.perf_counter() - tic
+        return items
 
     # ---- evidence -----------------------------------------------------------------------------
     def similar_users(self, user: Any) -> list[Neighbor]:
@@ -325,7 +341,7 @@ class Recommender:
             if self.llm is not None and self.config.proposer == "llm":
                 from rag_recs.llm.chain import chain_mode, make_proposer
 
-                proposer = make_proposer(self.llm, mode=self.config.llm_mode)
+                proposer = make_proposer(self.llm, mode=self.config.llm_mode, noun=self.noun)
                 labels = chain_mode(self.llm, self.config.llm_mode) == "labels"
 
                 def last(chunks: Iterator[dict], config: RunnableConfig) -> Iterator[dict]:

@@ -24,6 +24,7 @@ class Request:
     allowed: Callable[[Any], str | None]  # None when an item meets the constraints, else why not
     eligible: list  # unseen items that meet the constraints, in catalog order
     like: list[str] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)  # genres / tags asked for
     taste: str | None = None  # free text the items should be close to ("light-hearted")
     candidates: Candidates | None = None  # what the proposal was made from (set by propose)
 

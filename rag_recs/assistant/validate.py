@@ -35,6 +35,11 @@ class Catalog:
             self._by_title.setdefault(t.lower().strip(), i)
         self._titles = list(self._by_title)
 
+    @property
+    def titles(self) -> list[str]:
+        """Every distinct title, lower case."""
+        return self._titles
+
     def resolve(self, raw: Any) -> Any | None:
         """The item ``raw`` names, or None: exact id first, then exact / close title match."""
         key = str(raw).strip().strip("\"'").removeprefix("item ").strip()

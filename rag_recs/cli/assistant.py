@@ -44,15 +44,16 @@ def print_answer(answer: Any) -> None:
     if answer.message:
         out.print(answer.message, markup=False, highlight=False)
     if answer.items:
-        table = Table(title=f"Recommendations for user {answer.user}", show_lines=True)
-        for col in ("#", "item", "title", "score", "from", "reason"):
+        noun = answer.items[0].evidence.noun
+        table = Table(title=f"{noun.capitalize()} for user {answer.user}", show_lines=True)
+        for col in ("#", "item", "title", "rank (unseen)", "from", "reason"):
             table.add_column(col, overflow="fold")
         for n, item in enumerate(answer.items, 1):
             table.add_row(
                 str(n),
                 escape(str(item.item_id)),
                 escape(item.title),
-                f"{item.score:.3f}",
+                _rank(item.evidence),
                 item.source,
                 escape(item.reason),
             )
@@ -76,6 +77,11 @@ def print_answer(answer: Any) -> None:
         out.print(f"similar users (exact Jaccard): {sims}", style="dim", markup=False)
     for note in answer.notes:
         out.print(f"note: {note}", style="dim", markup=False)
+
+
+def _rank(evidence: Any) -> str:
+    """The ranker's number as a person reads it: the item's rank among the unseen items."""
+    return f"{evidence.rank} of {evidence.unseen}" if evidence.rank is not None else "-"
 
 
 @with_assistant("llm", "workspace")

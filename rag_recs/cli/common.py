@@ -228,8 +228,8 @@ with_source = _bundled("source", Source, _SOURCE_OPTIONS, tuple(_SOURCE_OPTIONS)
 @dataclass(frozen=True)
 class AssistantOptions:
     """What builds the assistant and its parts (ranker, store, LLM): ``--llm``, ``--llm-mode``,
-    ``--store``, ``--chroma-url``, ``--workspace`` and ``--user-rows``, declared once here; each
-    command takes the ones it uses through :func:`with_assistant`."""
+    ``--store``, ``--chroma-url``, ``--workspace``, ``--user-rows`` and ``--item-noun``, declared
+    once here; each command takes the ones it uses through :func:`with_assistant`."""
 
     llm: str = "local"
     llm_mode: str = "auto"
@@ -237,6 +237,7 @@ class AssistantOptions:
     chroma_url: str | None = None
     workspace: Path | None = None
     user_rows: int = 0
+    item_noun: str | None = None
 
     def ranker_config(self, quiet: bool, **settings: Any) -> RankerConfig:
         """The ranker's settings: ``--user-rows``, a progress bar unless ``quiet``, and
@@ -247,7 +248,10 @@ class AssistantOptions:
         """The assistant for ``source`` (built once per data in the workspace, then reused)."""
         from rag_recs.assistant import AssistantConfig
         from rag_recs.assistant.build import build_assistant
+        from rag_recs.config import Settings
 
+        # the noun: --item-noun, else item_noun in rag-recs.toml's [assistant] table
+        noun = self.item_noun or Settings().assistant.get("item_noun")
         with err.status("preparing the assistant (first use trains and indexes once)"):
             return build_assistant(
                 source.data,
@@ -257,7 +261,7 @@ class AssistantOptions:
                 chroma_url=self.chroma_url,
                 progress=not quiet,
                 ranker_config=self.ranker_config(quiet),
-                config=AssistantConfig(llm_mode=self.llm_mode),
+                config=AssistantConfig(llm_mode=self.llm_mode, item_noun=noun),
                 **source.options,
             )
 
@@ -307,6 +311,15 @@ _ASSISTANT_OPTIONS: dict[str, Any] = {
             help="Most embedding rows for user ids: with more users, ids share rows by hash, "
             "so the model stops growing with the users (0: a row per user). Train, evaluate "
             "and ask with the same value.",
+        ),
+    ],
+    "item_noun": Annotated[
+        str | None,
+        typer.Option(
+            "--item-noun",
+            help="The data's word for its items in answers and prompts, e.g. game or games "
+            "(default: movies for MovieLens, else items; or item_noun under [assistant] in "
+            "rag-recs.toml).",
         ),
     ],
 }

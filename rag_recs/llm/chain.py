@@ -59,13 +59,14 @@ def make_proposer(
     structured: bool | None = None,
     stream: bool = False,
     prompt: ChatPromptTemplate | None = None,
+    noun: str = "items",
 ) -> Runnable[dict[str, Any], dict[str, Any]]:
     """The LLM step: ``{"context", "pool", "question", "k"?, "evidence"?, "stream"?}`` ->
     prompt -> LLM -> parse, giving ``{"context", "pool", "answer", "proposal"}``.
 
     ``.stream`` yields the context and pool first, then the answer (token by token where the
     model writes it unconstrained and ``stream``, or the input's ``"stream"``, is set), then the
-    parsed proposal.
+    parsed proposal. ``noun`` is the data's word for its items, where the prompt names them.
     """
     how = chain_mode(llm, mode)
     template = prompt or load_prompt("pick" if how == "labels" else "recommend")
@@ -80,8 +81,9 @@ def make_proposer(
             "candidates": listed if listed is not None else format_candidates(pool),
             "question": as_data(inputs["question"]).strip(),
             "k": inputs.get("k", k),
+            "noun": noun,
         }
-        return template.invoke(values).to_messages()
+        return template.invoke({v: values[v] for v in template.input_variables}).to_messages()
 
     def answer(chunks: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
         """Rank or generate, then parse, streaming tokens where the model writes them."""

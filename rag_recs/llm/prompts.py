@@ -15,9 +15,10 @@ from rag_recs.llm.errors import PromptError
 ENV_VARIABLE = "RAG_RECS_PROMPTS"
 PARTS = ("system", "human")
 VARIABLES: dict[str, frozenset[str]] = {
-    "recommend": frozenset({"context", "evidence", "candidates", "question", "k"}),
+    "recommend": frozenset({"context", "evidence", "candidates", "question", "k", "noun"}),
     "pick": frozenset({"context", "evidence", "candidates", "question"}),
     "extract": frozenset({"genres", "genre_a", "genre_b", "question"}),
+    "facts": frozenset({"facts", "question"}),
 }
 """The variables the code fills for each prompt it ships; an edited file must keep them all."""
 
