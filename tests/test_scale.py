@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_config
 from scipy import sparse
 
 from rag_recs.data.loaders import load_dataset
@@ -15,7 +16,6 @@ from rag_recs.data.synthetic import generate_catalog
 from rag_recs.evaluation import ItemKNN, Popularity, UserKNN, evaluate_loo
 from rag_recs.evaluation.baselines import top_per_row
 from rag_recs.ranker import DeepFMRanker
-from tests.conftest import small_config
 
 
 def test_chunked_top_k_equals_one_whole_matrix_pass(small_ranker) -> None:
