@@ -122,7 +122,7 @@ class Scorer:
         for s in range(0, len(user_rows), b):
             part = None if history is None else history[s : s + b]
             query = self.query(np.asarray(user_rows[s : s + b]), part)
-            embedded = self.model.embedding(query.sparse, query.dense, query.bags)
+            embedded = self.model.embed_query(query)
             for i in range(0, n_items, step):
                 block = ItemSide(*(t[:, i : i + step] for t in side))
                 logits = self.model.score(query, block, embedded)
