@@ -18,15 +18,29 @@ from rag_recs.evaluation.baselines import top_per_row
 from rag_recs.ranker import DeepFMRanker
 
 
-def test_chunked_top_k_equals_one_whole_matrix_pass(small_ranker) -> None:
+@pytest.fixture(scope="module")
+def mlp_ranker(small_data) -> DeepFMRanker:
+    """A ranker with a hidden MLP layer: scored in blocks of items, not one matrix product."""
+    return DeepFMRanker(small_config(epochs=1, hidden=(16,))).fit(small_data)
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_chunked_top_k_equals_one_whole_matrix_pass(model, small_ranker, mlp_ranker) -> None:
+    small_ranker = small_ranker if model == "linear" else mlp_ranker
+    assert small_ranker.scorer.linear == (model == "linear")
     index = small_ranker.index
     rows = np.r_[np.arange(1, index.n_users + 1), 0]  # every user, and an unknown one
     whole = small_ranker.score_matrix(rows)  # one [users, items] pass
+    everything = np.arange(1, index.n_items + 1)
+    for r in (0, 5, len(rows) - 1):  # the catalog path and DeepFM's own forward agree
+        one = small_ranker.scorer.logits(int(rows[r]), everything)
+        np.testing.assert_allclose(whole[r, 1:], one, rtol=1e-5, atol=1e-5)  # float32 sums
     owner, items = index.seen_of(rows)
     whole[owner, items] = -np.inf
     expected = np.argsort(-whole, axis=1, kind="stable")[:, :7]
-    # chunks of 16 users (two scoring blocks): the chunked path never holds the whole matrix
-    best, logits = small_ranker.scorer.top_k_rows(rows, 7, chunk_scores=16 * (index.n_items + 1))
+    # chunks of one scoring block: the chunked path never holds the whole matrix
+    block = small_ranker.scorer.users_per_chunk
+    best, logits = small_ranker.scorer.top_k_rows(rows, 7, chunk_scores=block * (index.n_items + 1))
     assert np.array_equal(best, expected)
     assert np.array_equal(logits, np.take_along_axis(whole, expected, 1))
     user = index.user_id(5)

@@ -49,7 +49,7 @@ def rank_of_target(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
     """0-based rank of each row's target column; ties count against the target (pessimistic),
     so a model that scores everything equal gets no free hits."""
     target_scores = scores[np.arange(len(target)), target][:, None]
-    return (scores > target_scores).sum(1) + (scores == target_scores).sum(1) - 1
+    return (scores >= target_scores).sum(1) - 1  # the ones above, the ties, not itself
 
 
 def loo_metrics(ranks: np.ndarray, k: int = 10) -> dict[str, float]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from rag_recs.config import RankerConfig
 from rag_recs.data.schema import ITEM, LABEL, RATING, USER, Dataset
@@ -70,11 +71,15 @@ class RankerScorer:
     def fit(self, train: Dataset, catalog: pd.Index) -> RankerScorer:
         self.ranker = self.train(train)
         self.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1  # catalog -> ranker row
+        # the ranker's rows in catalog order (as when it trained on this catalog): a view
+        self.same_order = np.array_equal(self.columns, np.arange(1, len(catalog) + 1))
         return self
 
     def scores(self, users: list) -> np.ndarray:
         rows = np.array([self.ranker.user_row(u) for u in users], np.int64)
-        matrix = self.ranker.score_matrix(rows)
+        matrix = self.ranker.score_matrix(rows)  # [n, n_items + 1], column 0 unknown
+        if self.same_order:
+            return matrix[:, 1:]
         out = matrix[:, self.columns.clip(min=0)]
         out[:, self.columns <= 0] = -np.inf
         return out
@@ -119,11 +124,15 @@ def evaluate_loo(
         start = time.perf_counter()
         ranks, recommended = [], np.zeros(len(catalog), bool)
         for s in range(0, len(users), per):
-            scores = np.asarray(scorer.scores(users[s : s + per]), np.float64)
+            scores = np.asarray(scorer.scores(users[s : s + per]))  # float32 or float64
+            if scores.dtype.kind != "f":
+                scores = scores.astype(np.float64)
             rows, cols = seen.chunk(s, s + per)
             scores[rows, cols] = -np.inf  # seen = any interaction, whatever its rating
             ranks.append(rank_of_target(scores, target[s : s + per]))
-            recommended[np.argpartition(-scores, k, axis=1)[:, :k].ravel()] = True
+            # each row's k best: torch's topk is a tenth of numpy's argpartition's time here
+            best = torch.topk(torch.from_numpy(scores), k, dim=1, sorted=False).indices
+            recommended[best.numpy().ravel()] = True
         score_s = time.perf_counter() - start
         result = {"model": scorer.name, **loo_metrics(np.concatenate(ranks), k)}
         result.update(

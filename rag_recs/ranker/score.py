@@ -50,11 +50,18 @@ def one_thread(method: Callable[..., T]) -> Callable[..., T]:
 class Scorer:
     """Logits and probabilities from a :class:`Trained` ranker."""
 
-    def __init__(self, trained: Trained, block_users: int = 8, block_pairs: int = 1 << 12) -> None:
+    def __init__(
+        self,
+        trained: Trained,
+        block_users: int = 8,
+        block_pairs: int = 1 << 12,
+        block_users_linear: int = 64,
+    ) -> None:
         self.trained = trained
         self.model = trained.model
         self.device = next(trained.model.parameters()).device
         self.block_users, self.block_pairs = block_users, block_pairs  # see _score_chunk
+        self.block_users_linear = block_users_linear
         self._all_items: Tensors | None = None
 
     @property
@@ -98,35 +105,74 @@ class Scorer:
         return table.take(rows).to(self.device)
 
     @property
+    def linear(self) -> bool:
+        """Whether the logit is affine in the item's terms (no hidden MLP layer, as with the
+        softmax losses): a block of users then scores the whole catalog in one matrix product."""
+        return len(self.model.mlp.net) == 1
+
+    @property
     def users_per_chunk(self) -> int:
         """Users scored together in one block: chunks of users that are whole multiples of it
         give bit-identical scores however the users are chunked."""
-        return self.block_users
+        return self.block_users_linear if self.linear else self.block_users
 
     def _chunk_users(self, chunk_scores: int) -> int:
         """Users per chunk: about ``chunk_scores`` scores, a whole multiple of the block."""
         per = max(1, chunk_scores // (self.index.n_items + 1))
         return max(1, per // self.users_per_chunk) * self.users_per_chunk
 
+    def catalog_terms(self) -> ItemSide | torch.Tensor:
+        """Every item's share of the logit, computed once however many users follow: the
+        items' :meth:`DeepFM.item_side`, or, for a :attr:`linear` model, a matrix [d + 2,
+        n_items + 1] whose product with a user's [sum of query vectors, query's own logit, 1]
+        is that user's logit of every item (column 0, the unknown item, is masked later)."""
+        side = self.model.item_side(self._items())  # [1, M, ...]
+        if not self.linear:
+            return side
+        # DeepFM.score, term by term: own(q) + side.linear + <q_sum, side.sums> + mlp, where a
+        # one-layer MLP is w_q . q + b (the query's part) + side.hidden (the item's part)
+        sums = side.sums[0].T  # [d, M]
+        items = (side.linear + side.hidden[..., 0])[0]  # [M]
+        terms = torch.cat([sums, torch.ones_like(items)[None], items[None]])  # [d + 2, M]
+        return torch.cat([torch.zeros_like(terms[:, :1]), terms], 1)  # [d + 2, M + 1]
+
+    def _own(self, query: Tensors, embedded: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The query's share of every item's logit [b, 1] (bias, the query's first-order and FM
+        terms, the MLP's query part): :meth:`DeepFM.score` of one item whose terms are zero."""
+        d = embedded[0].shape[-1]
+        zero = ItemSide(torch.zeros((1, 1)), torch.zeros((1, 1, d)), torch.zeros((1, 1, 1)))
+        return self.model.score(query, zero, embedded)
+
     def _score_chunk(
-        self, user_rows: np.ndarray, history: torch.Tensor | None, side: ItemSide
+        self, user_rows: np.ndarray, history: torch.Tensor | None, terms: ItemSide | torch.Tensor
     ) -> torch.Tensor:
-        """Logits [len(user_rows), n_items + 1] (column 0 is -inf), computed in blocks of
-        ``block_users`` users x ``block_pairs // block_users`` items, so the MLP's [pairs,
-        hidden] activations stay small enough for the CPU cache."""
+        """Logits [len(user_rows), n_items + 1] (column 0 is -inf), a block of
+        :attr:`users_per_chunk` users at a time: one matrix product per block for a
+        :attr:`linear` model (``terms`` from :meth:`catalog_terms`), else blocks of
+        ``block_pairs // block_users`` items, so the MLP's [pairs, hidden] activations stay
+        small enough for the CPU cache."""
         n_items = self.index.n_items
         out = torch.empty((len(user_rows), n_items + 1))
-        out[:, 0] = -torch.inf
         b = self.users_per_chunk
         step = max(1, self.block_pairs // b)
         for s in range(0, len(user_rows), b):
             part = None if history is None else history[s : s + b]
             query = self.query(np.asarray(user_rows[s : s + b]), part)
-            embedded = self.model.embed_query(query)
+            embedded = self.model.embed_query(query)  # [b, Fq, d], [b, Fq]
+            if isinstance(terms, torch.Tensor):  # linear: [b, d + 2] @ [d + 2, M + 1]
+                q_sum = embedded[0].sum(1)  # [b, d]
+                q = torch.cat([q_sum, self._own(query, embedded)], 1)  # [b, d + 1]
+                q = torch.cat([q, torch.ones_like(q[:, :1])], 1)  # [b, d + 2]
+                if q.device.type == "cpu":
+                    torch.mm(q, terms, out=out[s : s + b])
+                else:
+                    out[s : s + b] = (q @ terms).cpu()
+                continue
             for i in range(0, n_items, step):
-                block = ItemSide(*(t[:, i : i + step] for t in side))
+                block = ItemSide(*(t[:, i : i + step] for t in terms))
                 logits = self.model.score(query, block, embedded)
                 out[s : s + b, 1 + i : 1 + i + step] = logits.cpu()
+        out[:, 0] = -torch.inf
         return out
 
     @torch.inference_mode()
@@ -138,8 +184,8 @@ class Scorer:
 
         The result is users x items: for many users, :meth:`top_k_rows` keeps memory bounded."""
         self.model.eval()
-        side = self.model.item_side(self._items())  # once for every user
-        return self._score_chunk(np.asarray(user_rows), history, side).numpy()
+        terms = self.catalog_terms()  # once for every user
+        return self._score_chunk(np.asarray(user_rows), history, terms).numpy()
 
     @torch.inference_mode()
     @one_thread
@@ -158,10 +204,10 @@ class Scorer:
         best = np.zeros((len(user_rows), k), np.int64)
         values = np.full((len(user_rows), k), -np.inf, np.float32)
         per = self._chunk_users(chunk_scores)
-        side = self.model.item_side(self._items())  # once for every user
+        terms = self.catalog_terms()  # once for every user
         for s in range(0, len(user_rows), per):
             rows = user_rows[s : s + per]
-            logits = self._score_chunk(rows, None, side)
+            logits = self._score_chunk(rows, None, terms)
             if exclude_seen:
                 owner, items = index.seen_of(rows)
                 logits[
