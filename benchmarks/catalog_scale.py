@@ -157,9 +157,10 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
     result["rows"] = steps["generate"].get("output", {}).get("rows")
     log(size, "generated", steps["generate"])
     extra = json.dumps({"epochs": args.epochs} if args.epochs else {})
+    mine = json.dumps({**json.loads(extra), **json.loads(args.config)})  # this tree's ranker
     ranker = not args.ranker_max_users or n_users <= args.ranker_max_users
     if ranker:
-        steps["train"] = measure([py, "-c", TRAIN, str(data), str(ws), extra], ours, args.budget_s)
+        steps["train"] = measure([py, "-c", TRAIN, str(data), str(ws), mine], ours, args.budget_s)
         log(size, "trained", steps["train"])
     for model in args.models:
         if model == "DeepFM" and not ranker:
@@ -172,16 +173,18 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
                 steps[key] = {"status": f"not run: needs >= {need:.0f} GiB"}
                 log(size, key, steps[key])
                 continue
-            command = [py, "-c", EVALUATE, str(data), str(ws), model, str(args.sample_users), extra]
+            command = [py, "-c", EVALUATE, str(data), str(ws), model, str(args.sample_users)]
             if path == "today":
-                steps[key] = measure(command, theirs, args.budget_s, cwd=today)
+                steps[key] = measure([*command, extra], theirs, args.budget_s, cwd=today)
             else:
-                steps[key] = measure(command, ours, args.budget_s)
+                steps[key] = measure([*command, mine], ours, args.budget_s)
             log(size, key, steps[key])
-    if args.epochs or not ranker:  # the CLI has no epoch option: the same scorers instead
+    if not args.cli_users:
+        return result
+    if args.epochs or args.config != "{}" or not ranker:  # not CLI options: the same scorers
         # without the ranker, the baselines alone (on every user by default)
         which, users = ("all", args.cli_users) if ranker else ("baselines", args.baseline_users)
-        cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(users), extra]
+        cli = [py, "-c", EVALUATE, str(data), str(ws), which, str(users), mine]
     else:
         cli = [py, "-m", "rag_recs", "evaluate", "--data", str(data), "--protocol", "loo"]
         cli += ["--baselines", "--json", "--workspace", str(ws), "--users", str(args.cli_users)]
@@ -206,7 +209,7 @@ def cell(step: dict, what: str) -> str:
     if what == "rss":
         return f"{step['peak_rss_mb'] / 1024:.2f}"
     if what == "ms_user":
-        return f"{1000 * out['score_seconds'] / max(out['n_users'], 1):.1f}"
+        return f"{1000 * out['score_seconds'] / max(out['n_users'], 1):.2f}"
     return f"{out[what]:.4f}" if isinstance(out.get(what), float) else str(out.get(what, "-"))
 
 
@@ -271,7 +274,9 @@ def main() -> None:
     )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sample-users", type=int, default=2000)
-    parser.add_argument("--cli-users", type=int, default=5000)
+    parser.add_argument(
+        "--cli-users", type=int, default=5000, help="users the whole command ranks (0: no step)"
+    )
     parser.add_argument(
         "--baseline-users", type=int, default=0, help="users the baselines-only step ranks (0: all)"
     )
@@ -282,11 +287,19 @@ def main() -> None:
         "--epochs", type=int, default=0, help="cap the ranker's epochs (0: the default fit)"
     )
     parser.add_argument(
+        "--config",
+        default="{}",
+        help="RankerConfig fields (JSON) for this tree's ranker, for example today's default "
+        'model: \'{"hidden": [128, 64], "loss": "bce", "history_encoder": "bag", '
+        "\"history_len\": 10}' (today's code always fits its own default)",
+    )
+    parser.add_argument(
         "--ranker-max-users", type=int, default=0, help="train the ranker up to this many users"
     )
     parser.add_argument("--work", type=Path, default=None, help="keep data and models here")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "catalog_scale.json")
     args = parser.parse_args()
-    out = HERE / "results" / "catalog_scale.json"
+    out = args.out
     results = []
     with package_at(args.today_ref) as today, tempfile.TemporaryDirectory() as tmp:
         root = args.work or Path(tmp)

@@ -38,6 +38,10 @@ def test_ids_resolve_across_int_and_str(data):
     assert index.resolve_item("40") == 40 and index.resolve_item("nope") is None
     with pytest.raises(RagRecsError, match="unknown user 'x'"):
         index.resolve_user("x")
+    # many at once: the same rows as one by one, spellings and unknown ids included
+    many = [40, "10", 999, " 30", "nope", 20, 10]
+    assert list(index.item_rows(many)) == [index.item_row(x) for x in many]
+    assert index.item_rows([]).shape == (0,)
 
 
 def test_seen_and_liked_sets(data):

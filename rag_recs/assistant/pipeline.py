@@ -150,7 +150,10 @@ class Recommender:
             )
             years = None
         request.allowed = allowed = self.constraints.allowed(include, exclude, years)
-        request.eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
+        if include or exclude or years is not None:
+            request.eligible = [i for i in self.catalog.ids if i not in seen and allowed(i) is None]
+        else:  # nothing to check but what was seen
+            request.eligible = [i for i in self.catalog.ids if i not in seen]
         if not request.eligible:
             answer.message = self.constraints.nothing_left(include, exclude, years)
             return request

@@ -8,6 +8,7 @@ compressed-row layout, oldest first (by time, ties by item id: the leave-one-out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -97,6 +98,17 @@ class InteractionIndex:
     def item_row(self, item: Any) -> int:
         """1..n_items, or 0 for an item not in the catalog."""
         return self._find(self.items, item)
+
+    def item_rows(self, items: Sequence[Any]) -> np.ndarray:
+        """:meth:`item_row` of many items [len(items)]: the Index's vectorised lookup for ids
+        given in their source type (a catalog's own ids), the one-by-one spellings for the rest.
+        """
+        if not len(items):
+            return np.zeros(0, np.int64)
+        rows = self.items.get_indexer(pd.Index(list(items))) + 1
+        for at in np.flatnonzero(rows == 0):
+            rows[at] = self.item_row(items[at])
+        return rows.astype(np.int64)
 
     def user_id(self, row: int) -> Any:
         return to_python(self.users[row - 1])

@@ -231,7 +231,7 @@ class Scorer:
     def score(self, user: Any, items: list | np.ndarray) -> np.ndarray:
         """Like probability of each item for ``user`` (unknown users and items still score)."""
         index = self.index
-        rows = np.array([index.item_row(x) for x in items], np.int64)
+        rows = index.item_rows(list(items))
         return _sigmoid(self.logits(index.user_row(user), rows))
 
     def top_k(
@@ -245,7 +245,7 @@ class Scorer:
             found = np.isfinite(top)
             pairs = zip(best[found], _sigmoid(top[found]), strict=True)
             return [(index.item_id(r), float(p)) for r, p in pairs]
-        rows = np.array(sorted({index.item_row(c) for c in candidates} - {0}), np.int64)
+        rows = np.setdiff1d(index.item_rows(candidates), [0])  # sorted, unique, known
         logits = np.full(index.n_items + 1, -np.inf, np.float32)
         logits[rows] = self.logits(row, rows)
         if exclude_seen:
