@@ -166,7 +166,7 @@ def run_size(size: str, args: argparse.Namespace, root: Path, today: Path) -> di
         if model == "DeepFM" and not ranker:
             steps["DeepFM/today"] = steps["DeepFM/chunked"] = {"status": "not run (training)"}
             continue
-        for path in ("today", "chunked"):
+        for path in args.paths:
             key = f"{model}/{path}"
             need = today_estimate_gib(model, n_users, n_items, args.sample_users)
             if path == "today" and need > args.mem_limit_gib:
@@ -273,6 +273,9 @@ def main() -> None:
         "--sizes", nargs="+", default=["1e4x1e4", "3e4x2.5e4", "1e5x5e4", "1e5x1e5"]
     )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--paths", nargs="+", default=["today", "chunked"], choices=["today", "chunked"]
+    )
     parser.add_argument("--sample-users", type=int, default=2000)
     parser.add_argument(
         "--cli-users", type=int, default=5000, help="users the whole command ranks (0: no step)"

@@ -23,6 +23,7 @@ from rag_recs.errors import DataError, RagRecsError
 from rag_recs.retrieval import HistoryStore, LazyEmbeddings, build_documents, overlap
 from rag_recs.retrieval.distill import STATIC_DIMS, static_dir
 from rag_recs.retrieval.embeddings import DEFAULT_MODEL, MINILM, MINILM_BF16, resolve_model
+from rag_recs.retrieval.static import StaticEmbeddings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,6 +159,10 @@ def test_the_static_model_loads_offline_and_embeds_deterministically(embeddings)
     first, reversed_ = json.loads(proc.stdout)
     assert [len(v) for v in first] == [STATIC_DIMS, STATIC_DIMS]
     assert first == reversed_[::-1]  # the same text, the same vector, whatever its batch
+    texts = ["Liked: Star Wars (1977); Alien (1979)", "Disliked: Babe (1995)"]
+    # what the stores use: the same vectors, bit for bit, without sentence-transformers
+    assert StaticEmbeddings(model_dir).embed_documents(texts) == first
+    assert StaticEmbeddings(model_dir).embed_query(texts[1]) == first[1]
     assert all(abs(sum(x * x for x in v) - 1) < 1e-3 for v in first)
     assert first[0] != first[1]
 

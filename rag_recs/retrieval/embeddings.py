@@ -107,7 +107,8 @@ class LazyEmbeddings(Embeddings):
         return self._inner is not None
 
     def load(self) -> Embeddings:
-        """The ``HuggingFaceEmbeddings`` behind this object (normalized vectors, for cosine)."""
+        """The model behind this object (normalized vectors, for cosine): ``HuggingFaceEmbeddings``,
+        or for the default static model :class:`~rag_recs.retrieval.static.StaticEmbeddings`."""
         if self._inner is None:
             start = time.perf_counter()
             self._inner = _huggingface(self.model, self.device)
@@ -142,6 +143,9 @@ def _huggingface(model: EmbeddingModel, device: str | None) -> Embeddings:
     atexit.register(gc.freeze)
     if model.name == STATIC_MODEL:
         ensure_static(Path(model.source))
+        from rag_recs.retrieval.static import StaticEmbeddings
+
+        return StaticEmbeddings(model.source)  # the same vectors, without sentence-transformers
     model_kwargs: dict[str, Any] = {}
     if device:
         model_kwargs["device"] = device
