@@ -10,6 +10,7 @@ two files (``tokenizer.json``, ``model.safetensors``) and computes what sentence
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,10 @@ class StaticEmbeddings(Embeddings):
         for lo in range(0, len(texts), self.batch_size):
             batch = self.tokenizer.encode_batch(texts[lo : lo + self.batch_size],
                                                 add_special_tokens=False)  # fmt: skip
-            lengths = np.fromiter((len(e.ids) for e in batch), np.int64, len(batch))
-            ids = torch.from_numpy(np.fromiter((i for e in batch for i in e.ids), np.int64))
+            pieces = [e.ids for e in batch]
+            lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+            flat = np.fromiter(chain.from_iterable(pieces), np.int64, int(lengths.sum()))
+            ids = torch.from_numpy(flat)
             offsets = torch.from_numpy(np.r_[0, np.cumsum(lengths)[:-1]])
             vectors = F.embedding_bag(ids, self.weight, offsets, mode="mean")  # [n, dim]
             vectors = F.normalize(F.normalize(vectors, p=2, dim=1), p=2, dim=1)
