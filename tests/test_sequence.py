@@ -109,6 +109,53 @@ def test_sampled_softmax_leaves_out_accidental_hits():
     assert all(x > 0 for i, x in enumerate(per_row) if i not in (1, 4))
 
 
+def test_the_softmax_logits_are_the_full_logits_less_the_row_terms():
+    """Without a hidden layer a softmax's logits (one fused product) are DeepFM's full logits
+    less what every item of a row shares (bias, the query's own terms, its MLP part)."""
+    model, query, items, _ = _tiny_model()
+    model.mlp = type(model.mlp)(3 * 8, ())  # no hidden layer, as under the default softmax
+    catalog = items.take(slice(1, None)).take((None, slice(None)))  # [1, 6]
+    fast = model(query, catalog, within_rows=True)
+    full = model(query, catalog)
+    q_vec, q_w = model.embed_query(query)
+    q_sum = q_vec.sum(1)
+    own = model.bias + q_w.sum(1) + 0.5 * (q_sum.pow(2).sum(-1) - q_vec.pow(2).sum((1, 2)))
+    row = own + model.mlp.query_part(q_vec.flatten(1))[:, 0]
+    torch.testing.assert_close(fast, full - row[:, None], rtol=1e-5, atol=1e-5)
+    fast.sum().backward()  # the row terms get a gradient of exactly zero, not none
+    assert model.bias.grad is not None and float(model.bias.grad) == 0.0
+
+
+def test_trimmed_batches_score_the_same():
+    """Dropping a batch's all-padding history columns changes nothing but the work."""
+    model, query, items, _ = _tiny_model()
+    with torch.no_grad():
+        model.embedding.table.weight[0] = 0.0  # the padding row, zero in a built model
+    query.bags[0][:, 2:] = 0  # every history of this batch has at most 2 items
+    trimmed = query.trimmed()
+    assert trimmed.bags[0].shape[1] == 2
+    catalog = items.take(slice(1, None)).take((None, slice(None)))
+    torch.testing.assert_close(model(trimmed, catalog), model(query, catalog))
+    empty = Tensors(query.sparse, query.dense, [torch.zeros_like(query.bags[0])]).trimmed()
+    assert empty.bags[0].shape[1] == 1  # an all-empty batch keeps one (padding) column
+
+
+def test_batches_grouped_by_history_length():
+    from rag_recs.ranker.fit import LENGTH_POOL, by_length
+
+    gen = torch.Generator().manual_seed(0)
+    n, batch = 5000, 20
+    lengths = torch.randint(0, 50, (n,), generator=gen)
+    order = torch.randperm(n, generator=gen)
+    grouped = by_length(order, lengths, batch, gen)
+    assert torch.equal(grouped.sort().values, order.sort().values)  # the same rows, once each
+    spans = [int(b.max() - b.min()) for b in lengths[grouped].split(batch)]
+    plain = [int(b.max() - b.min()) for b in lengths[order].split(batch)]
+    assert np.mean(spans) < np.mean(plain) / 5  # similar lengths within a batch
+    assert len(order) > batch * LENGTH_POOL  # (several pools: batches from all of them)
+    assert by_length(order, None, batch, gen) is order
+
+
 # ---- fits with the new field --------------------------------------------------------------------
 
 
@@ -178,9 +225,19 @@ BUSY = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
 
 
 @pytest.mark.slow
-def test_two_fits_one_on_a_loaded_machine_have_equal_weights(data):
+def test_two_fits_one_on_a_loaded_machine_have_equal_weights(data, monkeypatch):
     """The thread count is fixed by the config, not chosen by timing: a busy machine cannot
     change it, nor the order of float sums."""
+    from rag_recs.ranker import train
+
+    threads_seen: list[int] = []
+    steps = train._steps
+
+    def spy(*args, **kwargs):  # the thread count every epoch's steps actually ran on
+        threads_seen.append(torch.get_num_threads())
+        return steps(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_steps", spy)
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # more than the default fit uses; the suite runs on one (conftest)
     try:
@@ -195,6 +252,9 @@ def test_two_fits_one_on_a_loaded_machine_have_equal_weights(data):
                 p.wait()
     finally:
         torch.set_num_threads(before)
+    # neither the process's thread count (2) nor the load chose the steps' threads: the config
+    # did (a fit that timed one thread against two would have tried both)
+    assert threads_seen == [config.train_threads] * 6
     for name, value in quiet.items():
         assert torch.equal(value, loaded[name]), name
 

@@ -121,7 +121,16 @@ class DeepFM(nn.Module):
         q_vec, q_w = embedded or self.embed_query(query)
         q_sum = q_vec.sum(1)  # [B, d]
         own = self.bias + q_w.sum(1) + 0.5 * (q_sum.pow(2).sum(-1) - q_vec.pow(2).sum((1, 2)))
-        if side.sums.shape[0] == 1:  # the same M items for every query
+        shared = side.sums.shape[0] == 1
+        if within_rows and shared and self.mlp.linear_only:
+            # a softmax over shared items without a hidden layer (the default's training and
+            # scoring): one matrix product with the items' own terms as its start, instead of
+            # four [B, M] additions (a quarter of a MovieLens-100K step). The row-shared terms
+            # join as zeros through the [B, d] query, which keeps their (zero) gradients.
+            zeros = own.unsqueeze(1) * 0.0 + self.mlp.query_part(q_vec.flatten(1)) * 0.0
+            start = side.linear + side.hidden.squeeze(-1)  # [1, M]
+            return torch.addmm(start, q_sum + zeros, side.sums[0].T)  # [B, M]
+        if shared:  # the same M items for every query
             cross = q_sum @ side.sums[0].T  # [B, M]
         else:
             cross = torch.bmm(side.sums, q_sum.unsqueeze(-1)).squeeze(-1)  # [B, M]

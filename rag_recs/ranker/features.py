@@ -79,6 +79,18 @@ class Tensors:
         """Rows ``index``: a slice, [n] rows, or [n, M] rows giving [n, M, ...] fields."""
         return Tensors(self.sparse[index], self.dense[index], [b[index] for b in self.bags])
 
+    def trimmed(self) -> Tensors:
+        """The same rows with each bag's trailing all-padding columns dropped (at least one
+        kept). Bags hold their entries first and padding (0) after, and padding adds nothing
+        to a pooled bag and is masked in the sequence encoder: the same outputs for less work
+        (a sparse user's batch of histories is mostly padding)."""
+        bags = []
+        for bag in self.bags:
+            used = (bag != 0).reshape(-1, bag.shape[-1]).any(0).nonzero()
+            width = max(1, int(used[-1]) + 1) if len(used) else 1
+            bags.append(bag[..., :width] if width < bag.shape[-1] else bag)
+        return Tensors(self.sparse, self.dense, bags)
+
     def to(self, device: torch.device | str) -> Tensors:
         return Tensors(
             self.sparse.to(device), self.dense.to(device), [b.to(device) for b in self.bags]

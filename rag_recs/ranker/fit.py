@@ -224,16 +224,21 @@ class Examples:
         """Epochs over positive rows, each with ``config.negatives`` fresh unseen items, or
         (with a catalog ``loss``) each against the items that loss scores."""
         assert self.users is not None and self.items is not None and self.tables is not None
+        lengths = None
+        if self.history is not None:  # sorted batches pay when most of a history is padding
+            filled = (self.history != 0).sum(1)
+            if filled.mean() < SORT_BELOW * self.history.shape[1]:
+                lengths = torch.from_numpy(filled)
+        batch = config.implicit_batch
         if loss is not None:
             rows_c = torch.from_numpy(rows)
             positives = self.items
 
             def catalog_epoch(number: int, generator: torch.Generator) -> Epoch:
                 order = rows_c[torch.randperm(len(rows_c), generator=generator)]
+                order = by_length(order, lengths, batch, generator)
                 query = self.query(order)
-                return Epoch(
-                    query, positives[order], None, None, self.tables[1], config.implicit_batch, loss
-                )
+                return Epoch(query, positives[order], None, None, self.tables[1], batch, loss)
 
             return catalog_epoch
         n_items, n_neg = index.n_items, config.negatives
@@ -246,13 +251,39 @@ class Examples:
 
         def epoch(number: int, generator: torch.Generator) -> Epoch:
             order = rows_t[torch.randperm(len(rows_t), generator=generator)]
+            order = by_length(order, lengths, batch, generator)
             items, y = sampled_candidates(
                 users[order.numpy()], self.items[order], seen_keys, n_items, n_neg, rng, weights
             )
             query = self.query(order)
-            return Epoch(query, y, None, items, self.tables[1], config.implicit_batch)
+            return Epoch(query, y, None, items, self.tables[1], batch)
 
         return epoch
+
+
+LENGTH_POOL = 50  # batches sorted together by history length: similar lengths, varied batches
+# Batches are grouped by history length when the mean history fills less than this share of
+# ``history_len``: a generated catalog's sparse users (mean 11 of 50) then train an epoch in
+# about 30% less CPU time; MovieLens-100K (mean 39 of 50) keeps plain shuffled batches.
+SORT_BELOW = 0.5
+
+
+def by_length(
+    order: torch.Tensor, lengths: torch.Tensor | None, batch: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Shuffled rows ``order`` regrouped so that each batch holds histories of similar length
+    (``lengths`` [n] per row; None: ``order`` as it is), the batches in random order.
+
+    Sorted within pools of ``LENGTH_POOL`` batches (a "sortish" sampler: each epoch still
+    mixes users and items), so that a batch trimmed of its padding (``Tensors.trimmed``) costs
+    its longest history instead of ``history_len``: on sparse users most of it is padding.
+    """
+    if lengths is None or len(order) <= batch:
+        return order
+    pool = batch * LENGTH_POOL
+    parts = [p[torch.argsort(lengths[p], stable=True)] for p in order.split(pool)]
+    batches = torch.cat(parts).split(batch)
+    return torch.cat([batches[b] for b in torch.randperm(len(batches), generator=generator)])
 
 
 def _user_examples(

@@ -263,6 +263,17 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
 
+    @property
+    def linear_only(self) -> bool:
+        """No hidden layer: the tower is one linear layer (the default under a softmax)."""
+        return len(self.net) == 1
+
+    def query_part(self, query: torch.Tensor) -> torch.Tensor:
+        """The query's share [B, H] of the first layer (its bias included)."""
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        return F.linear(query, first.weight[:, : query.shape[-1]], first.bias)
+
     def project_items(self, items: torch.Tensor) -> torch.Tensor:
         """The items' share [b, M, H] of the first layer, for :meth:`forward_projected`."""
         first = self.net[0]
@@ -280,12 +291,10 @@ class MLP(nn.Module):
         ``within_rows``: without a hidden layer the query's part is the same for every item of
         a row, and is multiplied by zero (see :meth:`DeepFM.score`).
         """
-        first = self.net[0]
-        assert isinstance(first, nn.Linear)
-        hidden = F.linear(query, first.weight[:, : query.shape[-1]], first.bias)  # [B, H]
-        if len(self.net) == 1 and within_rows:  # no hidden layer: the query's part is shared
+        hidden = self.query_part(query)  # [B, H]
+        if self.linear_only and within_rows:  # no hidden layer: the query's part is shared
             hidden = hidden * 0.0
         hidden = hidden.unsqueeze(1) + projected  # [B, M, H]
-        if len(self.net) == 1:  # no hidden layer: the first layer is the output
+        if self.linear_only:  # no hidden layer: the first layer is the output
             return hidden.squeeze(-1)  # [B, M]
         return self.net[2:](hidden.relu_()).squeeze(-1)  # [B, M]; net[1] is this ReLU

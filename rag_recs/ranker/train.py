@@ -63,7 +63,8 @@ class Epoch:
             items = self.items.take(slice(start, end))
         elif self.item_rows is not None and self.item_table is not None:
             items = self.item_table.take(self.item_rows[start:end])
-        return self.query.take(slice(start, end)), items, self.labels[start:end]
+        query = self.query.take(slice(start, end)).trimmed()
+        return query, None if items is None else items.trimmed(), self.labels[start:end]
 
     def to(self, device: torch.device) -> Epoch:
         def move(x):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import io
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,21 +107,25 @@ def _load(
 
 @contextlib.contextmanager
 def _c_stderr_silenced() -> Iterator[None]:
-    """Silence file descriptor 2 while llama.cpp loads: its C code notes the context size on
-    stderr even with verbose=False, which would make a one-line error two lines."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook, a capture)
-        yield
-        return
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
+    """Silence stderr while llama.cpp loads: it notes the context size even with
+    verbose=False ("n_ctx_per_seq < n_ctx_train"), which would make a one-line error two lines
+    and shows in a notebook's cell. The note comes two ways: llama-cpp-python's log callback
+    prints it to Python's ``sys.stderr`` (a notebook kernel's stream), and C code writes to
+    descriptor 2 (whatever ``sys.stderr`` is); both are silenced."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            os.fstat(2)
+        except OSError:  # no descriptor 2 at all: nothing more to silence
             yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+            return
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @atexit.register
