@@ -108,7 +108,7 @@ class Scorer:
     def linear(self) -> bool:
         """Whether the logit is affine in the item's terms (no hidden MLP layer, as with the
         softmax losses): a block of users then scores the whole catalog in one matrix product."""
-        return len(self.model.mlp.net) == 1
+        return self.model.mlp.linear_only
 
     @property
     def users_per_chunk(self) -> int:
