@@ -77,6 +77,7 @@ def test_quickstart(kernel, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RAG_RECS_NOTEBOOK_LLM", os.environ.get("RAG_RECS_NOTEBOOK_LLM", "local"))
     notebook, seconds = execute("quickstart.ipynb", kernel, tmp_path, timeout=300)
     text = outputs(notebook)
+    assert "n_ctx_per_seq" not in text  # llama.cpp's load note stays out of the cells
     assert "For user 78:" in text
     assert "Item 2, " in text  # the follow-up explained the second item
     assert "rejected because" in text

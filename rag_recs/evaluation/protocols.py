@@ -71,9 +71,13 @@ class RankerScorer:
     def fit(self, train: Dataset, catalog: pd.Index) -> RankerScorer:
         self.ranker = self.train(train)
         self.columns = pd.Index(self.ranker.items).get_indexer(catalog) + 1  # catalog -> ranker row
-        # the ranker's rows in catalog order (as when it trained on this catalog): a view
-        self.same_order = np.array_equal(self.columns, np.arange(1, len(catalog) + 1))
         return self
+
+    @property
+    def same_order(self) -> bool:
+        """The ranker's rows in catalog order (as when it trained on this catalog): scores are
+        then a view of its matrix, no copy."""
+        return np.array_equal(self.columns, np.arange(1, len(self.columns) + 1))
 
     def scores(self, users: list) -> np.ndarray:
         rows = np.array([self.ranker.user_row(u) for u in users], np.int64)
