@@ -12,7 +12,7 @@ import torch
 
 from rag_recs.config import RankerConfig
 from rag_recs.data.synthetic import generate
-from rag_recs.ranker import DeepFM, DeepFMRanker
+from rag_recs.ranker import DeepFM, DeepFMRanker, features
 from rag_recs.ranker.features import Tensors
 from rag_recs.ranker.layers import SequenceEncoder
 from rag_recs.ranker.losses import FullSoftmax, SampledSoftmax
@@ -126,11 +126,12 @@ def test_the_softmax_logits_are_the_full_logits_less_the_row_terms():
     assert model.bias.grad is not None and float(model.bias.grad) == 0.0
 
 
-def test_trimmed_batches_score_the_same():
+def test_trimmed_batches_score_the_same(monkeypatch):
     """Dropping a batch's all-padding history columns changes nothing but the work."""
     model, query, items, _ = _tiny_model()
     with torch.no_grad():
         model.embedding.table.weight[0] = 0.0  # the padding row, zero in a built model
+    monkeypatch.setattr(features, "TRIM_ABOVE", 0)  # this tiny history field has 4 columns
     query.bags[0][:, 2:] = 0  # every history of this batch has at most 2 items
     trimmed = query.trimmed()
     assert trimmed.bags[0].shape[1] == 2

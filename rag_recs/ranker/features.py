@@ -64,6 +64,9 @@ class Field:
         return np.where(local > 0, local + self.offset - 1, 0).astype(np.int64)
 
 
+TRIM_ABOVE = 8  # bags wider than this are trimmed of all-padding columns per batch
+
+
 @dataclass
 class Tensors:
     """Model inputs for n rows: sparse rows [n, F], dense values [n, D], bags [n, L] each."""
@@ -86,6 +89,9 @@ class Tensors:
         (a sparse user's batch of histories is mostly padding)."""
         bags = []
         for bag in self.bags:
+            if bag.shape[-1] <= TRIM_ABOVE:  # a few columns (genres): not worth a look
+                bags.append(bag)
+                continue
             used = (bag != 0).reshape(-1, bag.shape[-1]).any(0).nonzero()
             width = max(1, int(used[-1]) + 1) if len(used) else 1
             bags.append(bag[..., :width] if width < bag.shape[-1] else bag)
