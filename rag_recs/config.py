@@ -48,12 +48,13 @@ class RankerConfig(BaseModel):
     implicit_batch: int = Field(
         256, ge=1, description="implicit: positives per step, each with its sampled negatives"
     )
-    epochs: int = Field(
-        9,
+    epochs: int | None = Field(
+        None,
         ge=1,
-        description="maximum epochs (the default fit kept epoch 8 or earlier on every dataset "
-        "of the top-K benchmark, MovieLens-100K's early stopping ending at 11: a cap of 9 keeps "
-        "the same models)",
+        description="maximum epochs; None: 9 for implicit feedback (the default fit kept "
+        "epoch 8 or earlier on every dataset of the top-K benchmark, MovieLens-100K's early "
+        "stopping ending at 11: a cap of 9 keeps the same models) and 12 for labelled data; "
+        "the fit records the number used",
     )
     patience: int = Field(
         3, ge=0, description="epochs without improvement before stopping; 0 = off"

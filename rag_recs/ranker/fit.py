@@ -64,6 +64,17 @@ def loss_of(objective: str, n_items: int, config: RankerConfig) -> str:
     return "softmax" if n_items <= config.softmax_items else "sampled_softmax"
 
 
+IMPLICIT_EPOCHS, LABELLED_EPOCHS = 9, 12  # the default caps (RankerConfig.epochs)
+
+
+def with_epochs(config: RankerConfig, objective: str) -> RankerConfig:
+    """``config`` with its epoch cap set (``epochs=None`` resolved for ``objective``)."""
+    if config.epochs is not None:
+        return config
+    cap = IMPLICIT_EPOCHS if objective == "implicit" else LABELLED_EPOCHS
+    return config.model_copy(update={"epochs": cap})
+
+
 BINARY_HIDDEN = (128, 64)  # the MLP of a binary loss (CTR, bce)
 CATALOG_HIDDEN: tuple[int, ...] = ()  # a softmax's: scored for every (row, item) pair
 
@@ -102,6 +113,7 @@ def fit(
     objective = objective_of(dataset, config)
     loss = loss_of(objective, len(dataset.catalog) if dataset.has_users else 0, config)
     config = with_hidden(config, loss)  # the saved config names the widths used
+    config = with_epochs(config, objective)  # and the epoch cap
     history_len = config.history_len if dataset.has_users and dataset.has_time else 0
     fmap = FeatureMap.fit(
         dataset,

@@ -37,6 +37,7 @@ from rag_recs.ranker.fit import (
     loss_of,
     ndcg_validation,
     sampled_candidates,
+    with_epochs,
     with_hidden,
 )
 from rag_recs.ranker.sampling import SeenSegments, pair_keys
@@ -95,6 +96,7 @@ def fit_stream(
     scan = scan or stream.scan()
     loss = loss_of("implicit", scan.n_items, config)
     config = with_hidden(config, loss)  # the saved config names the widths used
+    config = with_epochs(config, "implicit")
     length = config.history_len if scan.has_time else 0
     skeleton = _skeleton(scan)
     fmap = FeatureMap.fit(skeleton, history_len=length, user_rows=config.user_rows)
