@@ -10,11 +10,10 @@ import json
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
@@ -137,8 +136,15 @@ class Workspace:
         return ranker if ranker.fingerprint == fingerprint else None
 
 
+class StopSignal(Protocol):
+    """Asked between pieces of work whether to stop: a ``threading.Event``, or any object
+    with ``is_set`` (a child process's stop file)."""
+
+    def is_set(self) -> bool: ...
+
+
 @contextmanager
-def exclusive(path: Path, what: str, stop: threading.Event | None = None) -> Iterator[bool]:
+def exclusive(path: Path, what: str, stop: StopSignal | None = None) -> Iterator[bool]:
     """Hold the lock beside ``path`` while writing it; another writer waits, and says so.
 
     Yields True once the lock is held; with ``stop``, False when ``stop`` is set while waiting

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +18,6 @@ from rag_recs.data.schema import Dataset
 from rag_recs.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-class StoreBuild:
-    """Syncs a store in a background thread while the ranker trains, and stops it on demand.
-
-    A stopped build ends after its current batch; every finished batch is kept, so the next
-    command that needs the store resumes it. Nothing outlives the command: ``finish`` joins.
-    """
-
-    def __init__(self, store: Any, dataset: Dataset, progress: bool) -> None:
-        self.store, self.dataset = store, dataset
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.complete = False
-        self.thread = threading.Thread(target=self._run, args=(progress,), name="store-sync")
-
-    def start(self) -> StoreBuild:
-        log.warning("building the vector store for %s (first use)", self.dataset.name)
-        self.thread.start()
-        return self
-
-    def _run(self, progress: bool) -> None:
-        try:
-            summary = self.store.sync(self.dataset, progress=progress, stop=self.stop)
-            self.complete = summary.complete
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self.error = exc
-
-    def finish(self, wait_s: float) -> bool:
-        """Wait up to ``wait_s`` for the build, then stop it; True when the store is complete."""
-        self.thread.join(max(0.0, wait_s))
-        if self.thread.is_alive():
-            self.stop.set()
-            self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.complete
 
 
 def from_settings(settings: Settings | None = None, **overrides: Any) -> Assistant:
@@ -99,21 +62,23 @@ def build_assistant(
     ranker_config = ranker_config or RankerConfig(progress=progress)
     store, build, notes = None, None, []
     if use_store:
-        from rag_recs.retrieval.store import open_store
+        from rag_recs.retrieval.background import StoreAddress, sync_in_background
 
-        store = open_store(
-            ws,
-            dataset,
-            store_dir=store_dir,
-            chroma_url=chroma_url,
-            embeddings=embeddings,
-            create=True,
-        )
+        address = StoreAddress(ws.root, store_dir, chroma_url, embeddings)
+        store = address.open(dataset)
         if not store.synced(dataset):
-            build = StoreBuild(store, dataset, progress).start()  # overlaps the ranker's fit
-    ranker, _ = ws.ranker(dataset, ranker_config)
-    if build is not None and not build.finish(first_answer_s - (time.perf_counter() - start)):
-        store = None
+            log.warning("building the vector store for %s (first use)", dataset.name)
+            build = sync_in_background(store, address, dataset, progress)  # overlaps the fit
+    try:
+        ranker, _ = ws.ranker(dataset, ranker_config)
+    except BaseException:
+        if build is not None:
+            with suppress(Exception):  # the fit's own error is the one to report
+                build.finish(0.0)
+        raise
+    if build is not None:
+        store = build.finish(first_answer_s - (time.perf_counter() - start))
+    if build is not None and store is None:
         notes.append(
             "the vector store is still incomplete (the next command resumes it): similar users "
             "come from exact overlap with every user"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -51,7 +50,7 @@ from rag_recs.retrieval.documents import (
 )
 from rag_recs.retrieval.embeddings import EmbeddingModel, LazyEmbeddings
 from rag_recs.retrieval.shard import Shard
-from rag_recs.workspace import Workspace, exclusive
+from rag_recs.workspace import StopSignal, Workspace, exclusive
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -242,6 +241,23 @@ class HistoryStore:
     def count(self) -> int:
         return self.collection.count()
 
+    def close(self) -> bool:
+        """Release the store's client. True when nothing of it stays cached in this process,
+        so that what another process writes meanwhile is read afresh by the next open: an
+        embedded client caches what it read (the collection's metadata, its vector index)
+        until every client of the directory in the process is closed; a server's has nothing
+        to cache. The store is not used after this."""
+        client = self.client.unguarded
+        client.close()
+        if self._lock is None:  # a server
+            return True
+        # Chroma keeps one shared "system" per directory while any client holds it; it has
+        # no public way to ask whether one still does
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        held = getattr(SharedSystemClient, "_identifier_to_system", None)
+        return held is not None and getattr(client, "_identifier", None) not in held
+
     def sync(
         self,
         dataset: Dataset,
@@ -249,7 +265,7 @@ class HistoryStore:
         config: DocumentConfig | None = None,
         progress: bool = True,
         batch_size: int | None = None,
-        stop: threading.Event | None = None,
+        stop: StopSignal | None = None,
         shard: Shard | None = None,
     ) -> SyncSummary:
         """Make the store hold exactly ``dataset``'s documents, embedding only what changed.
@@ -280,7 +296,7 @@ class HistoryStore:
         docs: list[Document],
         progress: bool,
         batch_size: int | None,
-        stop: threading.Event | None,
+        stop: StopSignal | None,
         start: float,
         shard: Shard | None = None,
     ) -> SyncSummary:
@@ -350,7 +366,7 @@ class HistoryStore:
         done = [m for m in got["metadatas"] if (m or {}).get("fingerprint") == dataset.fingerprint]
         return len(done) == count
 
-    def _writing(self, stop: threading.Event | None = None) -> AbstractContextManager[bool]:
+    def _writing(self, stop: StopSignal | None = None) -> AbstractContextManager[bool]:
         """The write lock of an embedded store (Chroma's embedded client is not safe for two
         writing processes); a server orders its writers itself."""
         if self._lock is None:
@@ -506,7 +522,7 @@ class HistoryStore:
         docs: Sequence[Document],
         size: int,
         progress: bool,
-        stop: threading.Event | None = None,
+        stop: StopSignal | None = None,
     ) -> int:
         """Embed ``docs`` a piece at a time; write a batch when it is full or a few seconds old.
 
