@@ -60,6 +60,13 @@ class RankerConfig(BaseModel):
         3, ge=0, description="epochs without improvement before stopping; 0 = off"
     )
     min_steps: int = Field(2000, ge=0, description="gradient steps before early stopping may stop")
+    valid_every: int = Field(
+        500,
+        ge=1,
+        description="an in-memory epoch of more gradient steps is also validated every "
+        "valid_every steps or so (patience counts validations): a large catalog's fit stops "
+        "about patience x valid_every steps past its best, not patience whole epochs",
+    )
     valid_ratio: float = Field(
         0.1, ge=0.0, lt=1.0, description="explicit labels: per-user latest share"
     )

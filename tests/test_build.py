@@ -9,11 +9,11 @@ import pytest
 from conftest import small_config
 
 from rag_recs.assistant.build import build_assistant
+from rag_recs.data.synthetic import generate
 from rag_recs.retrieval import background
 from rag_recs.retrieval.background import StoreAddress, SyncProcess
-from rag_recs.retrieval.store import open_store
-from rag_recs.data.synthetic import generate
 from rag_recs.retrieval.documents import build_documents
+from rag_recs.retrieval.store import open_store
 from rag_recs.workspace import Workspace
 
 

@@ -135,6 +135,57 @@ def test_a_large_table_updates_only_the_rows_a_batch_used():
     assert not torch.equal(model.mlp.net[0].weight.detach(), mlp_before)
 
 
+def _sparse_adam_run(ours: bool) -> tuple[torch.Tensor, dict]:
+    """Twenty steps on a table whose batches repeat rows, by AdamStep's row-wise step or by
+    SparseAdam's own."""
+    torch.manual_seed(0)
+    table = torch.nn.Parameter(torch.randn(100, 5))
+    other = torch.nn.Parameter(torch.zeros(3))
+    sparse = torch.optim.SparseAdam([table], lr=0.05)
+    step = AdamStep(torch.optim.Adam([other], lr=0.1, fused=True), sparse)
+    if not ours:
+        step._sparse_step = sparse.step  # type: ignore[method-assign]
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        step.zero_grad()
+        ids = torch.randint(0, 100, (64, 7), generator=gen)  # rows repeat within and across
+        users = torch.randint(0, 100, (64,), generator=gen)
+        loss = lookup(table, ids, True).pow(2).sum() + lookup(table, users, True).sin().sum()
+        (loss + other.sum()).backward()
+        step()
+    return table.detach(), sparse.state[table]
+
+
+def test_the_row_wise_sparse_step_is_sparse_adams():
+    """The same update as ``SparseAdam.step()`` up to the order in which a row's repeated
+    gradients are summed (float rounding), on the same state, which it keeps in SparseAdam."""
+    ours, state = _sparse_adam_run(True)
+    theirs, reference = _sparse_adam_run(False)
+    assert state["step"] == reference["step"] == 20
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(state[key], reference[key], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(ours, torch.randn(100, 5, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_long_epoch_is_validated_in_pieces(ranker_config):
+    """Above ``valid_every`` steps an epoch is validated within too; patience counts
+    validations, so a fit can stop mid-epoch, keeping the best piece's weights."""
+    data = generate(n_users=120, n_items=60, seed=3)
+    whole = DeepFMRanker(ranker_config(valid_every=10_000)).fit(data)
+    steps = -(-len(data.interactions) // 64)  # the test config's implicit batch
+    every = max(1, steps // 4)
+    pieces = DeepFMRanker(ranker_config(valid_every=every, patience=2, min_steps=0)).fit(data)
+    assert whole.log.valid_at == [1.0, 2.0, 3.0]
+    at = pieces.log.valid_at
+    assert any(a % 1 for a in at) and at == sorted(at) and at[-1] <= 3.0
+    assert len(pieces.log.valid) == len(at)
+    n = round(1 / at[0])  # validations an epoch: the same for every complete epoch
+    assert n >= 3 and at[: 2 * n] == pytest.approx([(k + 1) / n for k in range(2 * n)])
+    best = int(np.argmax(pieces.log.valid))
+    assert pieces.log.best_epoch == int(np.ceil(at[best]) - 1)
+
+
 def _train_copy(threads: int, lean: bool) -> tuple[DeepFM, torch.Tensor]:
     """Three epochs on random data; returns the model and the last epoch's summed loss."""
     torch.manual_seed(3)
@@ -152,7 +203,7 @@ def _train_copy(threads: int, lean: bool) -> tuple[DeepFM, torch.Tensor]:
     if not lean:
         step.fast = False
     for _ in range(3):
-        total = _one_epoch(model, step, Epoch(query, labels), 512, threads)
+        total = _one_epoch(model, step, Epoch(query, labels), threads=threads)
     assert (step._state is not None) == lean  # the direct fused kernel ran, or did not
     return model, total
 

@@ -13,6 +13,7 @@ count by timing (as a loaded machine would sway) would change the weights.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -110,7 +111,8 @@ class TrainLog:
     """What happened during training: per-epoch loss and validation metric, throughput."""
 
     losses: list[float] = field(default_factory=list)
-    valid: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)  # each validation's score
+    valid_at: list[float] = field(default_factory=list)  # epochs done at each validation
     best_epoch: int = 0
     samples: int = 0
     seconds: float = 0.0  # time spent in gradient steps only (no validation, no sampling)
@@ -175,7 +177,7 @@ class AdamStep:
 
     def __call__(self) -> None:
         if self.sparse is not None:
-            self.sparse.step()
+            self._sparse_step()
         if self._state is not None:
             params, avgs, squares, steps = self._state
             grads = [p.grad for p in params]
@@ -192,6 +194,43 @@ class AdamStep:
         self.optimizer.step()
         if self.fast:
             self._gather()
+
+    def _sparse_step(self) -> None:
+        """``SparseAdam.step()`` on the table, by row: the same numbers in the same order.
+
+        SparseAdam coalesces the gradient, then reads each moment through ``sparse_mask`` (a
+        sort and a search per moment): 2.1 ms of a 9 ms step on a 55,000-row table. Gathering
+        the used rows once (``torch.unique``) and updating them with ``index_select`` /
+        ``index_add_`` takes a fraction of that. The first step (which creates the state) and
+        any gradient that is not sparse take SparseAdam's own path; tested equal to it.
+        """
+        assert self.sparse is not None
+        group = self.sparse.param_groups[0]
+        (param,) = group["params"]
+        grad, state = param.grad, self.sparse.state[param]
+        if grad is None or not grad.is_sparse or not state or group.get("maximize"):
+            self.sparse.step()
+            return
+        if not grad._nnz():
+            return
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        rows, where = torch.unique(grad._indices()[0], return_inverse=True)  # sorted, as coalesce
+        values = grad._values()
+        summed = values.new_zeros(len(rows), values.shape[1]).index_add_(0, where, values)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        old_avg = exp_avg.index_select(0, rows)
+        avg_update = summed.sub(old_avg).mul_(1 - beta1)
+        exp_avg.index_add_(0, rows, avg_update)
+        old_sq = exp_avg_sq.index_select(0, rows)
+        sq_update = summed.pow(2).sub_(old_sq).mul_(1 - beta2)
+        exp_avg_sq.index_add_(0, rows, sq_update)
+        numer = avg_update.add_(old_avg)
+        denom = sq_update.add_(old_sq).sqrt_().add_(group["eps"])
+        step = state["step"]
+        step_size = group["lr"] * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+        with torch.no_grad():
+            param.index_add_(0, rows, -step_size * numer.div_(denom))
 
     def _gather(self) -> None:
         """After a regular step: the parameters that have state, and their state tensors."""
@@ -259,71 +298,120 @@ def _loop(
 ) -> dict | None:
     """The epochs themselves; fills ``log`` and returns the best weights seen (or None).
 
+    Validation comes at each epoch's end, and within an in-memory epoch of more than
+    ``valid_every`` steps every ``valid_every`` steps or so: patience counts validations, so
+    that a fit stops about ``patience x valid_every`` steps past its best however large an epoch
+    is (a catalog of 3e5 interactions makes 1,181 steps an epoch, MovieLens-100K 389).
+
     Under torchrun each rank steps on its :meth:`Epoch.shard` through DistributedDataParallel
-    (every rank builds the same epoch: same seed, same shuffle); rank 0 validates and the
-    others receive its score, so that all make the same early-stopping decision.
+    (every rank builds the same epoch: same seed, same shuffle, the same pieces); rank 0
+    validates and the others receive its score, so that all make the same early-stopping
+    decision.
     """
     generator = torch.Generator().manual_seed(cfg.seed)
     step = AdamStep(*make_optimizers(model, cfg))
     trainer = distributed.wrap(model)  # forward and backward; gradients averaged over ranks
     world, rank = distributed.world_size(), distributed.rank()
-    best, best_state, stale, steps = float("-inf"), None, 0, 0
+    watch, steps = _Watch(), 0
     task = progress.add_task("train", total=epochs, info="")
     began = time.perf_counter()
+
+    def stopping() -> bool:
+        # small data make few steps per epoch: patience only counts once enough steps ran
+        return (
+            validate is not None
+            and bool(cfg.patience)
+            and watch.stale >= cfg.patience
+            and steps >= cfg.min_steps
+        )
+
     for epoch in range(epochs):
         epoch_parts = epoch_data(epoch, generator)
-        parts = [epoch_parts] if isinstance(epoch_parts, Epoch) else epoch_parts
-        total, rows = None, 0
+        in_memory = isinstance(epoch_parts, Epoch)
+        parts = [epoch_parts] if in_memory else epoch_parts
+        total, rows, stopped = None, 0, False
         for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
             if world > 1:
                 data = data.shard(rank, world)
             data = data.to(device)
-            trainer.train()
-            start = time.perf_counter()
-            part = _one_epoch(trainer, step, data, data.batch_size, cfg.train_threads)
-            total = part if total is None else total + part
-            log.seconds += time.perf_counter() - start
-            log.samples += data.labels.numel() * world
-            steps += -(-len(data) // data.batch_size)
-            rows += len(data)
+            starts = list(range(0, len(data), data.batch_size))
+            n = -(-len(starts) // cfg.valid_every) if validate is not None and in_memory else 1
+            for k in range(n):
+                piece = starts[len(starts) * k // n : len(starts) * (k + 1) // n]
+                if not piece:
+                    continue
+                trainer.train()
+                start = time.perf_counter()
+                part = _one_epoch(trainer, step, data, piece, cfg.train_threads)
+                total = part if total is None else total + part
+                log.seconds += time.perf_counter() - start
+                first, end = piece[0], min(piece[-1] + data.batch_size, len(data))
+                log.samples += data.labels[first:end].numel() * world
+                steps += len(piece)
+                rows += end - first
+                if k < n - 1:  # a validation within the epoch
+                    assert validate is not None
+                    info = watch.check(model, validate, log, epoch, epoch + (k + 1) / n)
+                    progress.update(task, info=info)
+                    if stopping():
+                        stopped = True
+                        break
+            if stopped:
+                break
         if total is None:
             total = torch.zeros((), device=device)
         total = distributed.sum_over_ranks(total)
         loss = float(total) / max(1, rows * world)  # the one sync of the epoch
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
-        if validate is not None:
-            model.eval()
-            score = distributed.once(validate)
-            log.valid.append(score)
-            info += f" valid {score:.4f}"
-            if score > best:
-                best, stale, log.best_epoch = score, 0, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
+        if validate is not None and not stopped:
+            info += watch.check(model, validate, log, epoch, epoch + 1.0)
         log.elapsed.append(time.perf_counter() - began)
         progress.update(task, advance=1, info=info)
-        # small data make few steps per epoch: patience only counts once enough steps ran
-        if (
-            validate is not None
-            and cfg.patience
-            and stale >= cfg.patience
-            and steps >= cfg.min_steps
-        ):
+        if stopped or stopping():
             break
-    return best_state
+    return watch.state
+
+
+@dataclass
+class _Watch:
+    """Early stopping's memory: the best validation so far, its weights, the checks since."""
+
+    best: float = float("-inf")
+    state: dict | None = None
+    stale: int = 0
+
+    def check(
+        self, model: torch.nn.Module, validate: Validate, log: TrainLog, epoch: int, at: float
+    ) -> str:
+        """Validate now (``at`` epochs done, within ``epoch``); the progress bar's text."""
+        model.eval()
+        score = distributed.once(validate)
+        log.valid.append(score)
+        log.valid_at.append(at)
+        if score > self.best:
+            self.best, self.stale, log.best_epoch = score, 0, epoch
+            self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.stale += 1
+        return f" valid {score:.4f}"
 
 
 def _one_epoch(
-    model: torch.nn.Module, step: AdamStep, data: Epoch, batch_size: int, threads: int = 0
+    model: torch.nn.Module,
+    step: AdamStep,
+    data: Epoch,
+    starts: list[int] | None = None,
+    threads: int = 0,
 ) -> torch.Tensor:
-    """One pass over the rows on ``threads`` CPU threads (0: torch's default); returns the
-    summed loss as a tensor (no sync)."""
+    """Gradient steps on the batches of ``data`` beginning at ``starts`` (None: all of them)
+    on ``threads`` CPU threads (0: torch's default); returns the summed loss as a tensor (no
+    sync)."""
     total = torch.zeros((), device=data.labels.device)
-    starts = list(range(0, len(data), batch_size))
+    if starts is None:
+        starts = list(range(0, len(data), data.batch_size))
     with _threads(threads or torch.get_num_threads()):
-        _steps(model, step, data, starts, batch_size, total)
+        _steps(model, step, data, starts, data.batch_size, total)
     return total
 
 
