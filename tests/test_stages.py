@@ -58,6 +58,27 @@ def test_the_stages_run_in_order_through_the_retrieval_chain(make, small_data):
     assert "rag_recs_recommend" in recorder.names and "candidates" in recorder.names
 
 
+@pytest.mark.parametrize("proposer", ["llm", "random"])
+def test_without_an_llm_the_steps_run_directly_with_the_chains_result(make, proposer):
+    """No LLM: the steps are called in turn, no chain built; the chain, once asked for, runs
+    them instead and answers the same."""
+    direct = make(proposer=proposer, order="proposal", seed=5)
+    answer = direct.recommend(USER_ID, 4)
+    assert direct.pipeline._chain is None  # never built
+    recorder = ChainNames()
+    chained = make(proposer=proposer, order="proposal", seed=5)
+    chained.pipeline.chain = chained.pipeline.chain.with_config(callbacks=[recorder])
+    again = chained.recommend(USER_ID, 4)
+    assert "rag_recs_recommend" in recorder.names
+    assert [(i.item_id, i.source) for i in again.items] == [
+        (i.item_id, i.source) for i in answer.items
+    ]
+    assert again.similar_users == answer.similar_users and again.proposed == answer.proposed
+    assert {"neighbors", "ranker"} <= set(answer.timings) and set(answer.timings) == set(
+        again.timings
+    )
+
+
 def test_a_ranked_pool_proposes_its_first_k_and_can_never_repeat(make):
     """The LLM's ranking (here: every item of the pool, scored) proposes exactly k items."""
     assistant = make(order="proposal")

@@ -6,7 +6,8 @@ meet the asked constraints, ordered by the trained ranker; every number in a rea
 
 Context, candidates and the LLM's proposal run as one LangChain chain (:attr:`Recommender.chain`),
 built once from the stages; without an LLM its last step proposes nothing (or, for the random
-baseline, shuffles the pool) and no prompt is made.
+baseline, shuffles the pool) and no prompt is made, and unless the chain was asked for (or set,
+with callbacks) the same steps are called directly, without importing LangChain's runnables.
 
 Final order (documented blend): ``score = ranker probability + support_weight * support +
 like_weight * similarity to X + llm_weight * the LLM's probability``, where ``support`` is the
@@ -208,11 +209,16 @@ class Recommender:
         inputs = {"request": request, "stream": stream_to is not None}
         out: dict[str, Any] = {}
         wrote = False
-        for chunk in self.chain.stream(inputs):
-            if stream_to is not None and (text := chunk.get("answer")):
-                stream_to(text)
-                wrote = True
-            out.update({key: value for key, value in chunk.items() if key != "answer"})
+        if self._chain is None and (self.llm is None or self.config.proposer != "llm"):
+            # no LLM to call: the same steps, called directly (LangChain's runnables and
+            # tracers cost a repeated ask 0.45 s of imports, for three function calls)
+            out = self._steps_without_llm(inputs)
+        else:
+            for chunk in self.chain.stream(inputs):
+                if stream_to is not None and (text := chunk.get("answer")):
+                    stream_to(text)
+                    wrote = True
+                out.update({key: value for key, value in chunk.items() if key != "answer"})
         if wrote:
             stream_to("\n")
         answer, proposal = request.answer, out.get("proposal", Proposal())
@@ -334,12 +340,6 @@ class Recommender:
                 RunnablePassthrough,
             )
 
-            def context(inputs: dict[str, Any]) -> Context:
-                return self.context(inputs["request"].user)
-
-            def candidates(inputs: dict[str, Any]) -> Candidates:
-                return self.candidates(inputs["request"], inputs["context"])
-
             last = self._no_llm_step
             if self.llm is not None and self.config.proposer == "llm":
                 from rag_recs.llm.chain import chain_mode, make_proposer
@@ -352,10 +352,10 @@ class Recommender:
 
             self._chain = (
                 RunnablePassthrough.assign(
-                    context=RunnableLambda(_timed("neighbors", context), name="context")
+                    context=RunnableLambda(_timed("neighbors", self._context), name="context")
                 )
                 | RunnablePassthrough.assign(
-                    candidates=RunnableLambda(_timed("ranker", candidates), name="candidates")
+                    candidates=RunnableLambda(_timed("ranker", self._candidates), name="candidates")
                 )
                 | RunnableGenerator(last).with_config(run_name="propose")
             ).with_config(run_name="rag_recs_recommend")
@@ -366,16 +366,32 @@ class Recommender:
         """The same chain with other settings (callbacks, tags), as ``chain.with_config`` makes."""
         self._chain = chain
 
+    def _context(self, inputs: dict[str, Any]) -> Context:
+        return self.context(inputs["request"].user)
+
+    def _candidates(self, inputs: dict[str, Any]) -> Candidates:
+        return self.candidates(inputs["request"], inputs["context"])
+
+    def _steps_without_llm(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """What :attr:`chain` gives without an LLM, its steps called in turn."""
+        inputs = {**inputs, "context": _timed("neighbors", self._context)(inputs)}
+        inputs["candidates"] = _timed("ranker", self._candidates)(inputs)
+        return self._no_llm_proposal(inputs)
+
     def _no_llm_step(self, chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         from langchain_core.runnables.utils import AddableDict
 
-        inputs = _gather(chunks)
+        yield AddableDict(self._no_llm_proposal(_gather(chunks)))
+
+    def _no_llm_proposal(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The last step without an LLM: no proposal, or the random baseline's (a seeded
+        shuffle of the pool in the LLM's place)."""
         found, proposal = inputs["candidates"], Proposal()
-        if self.config.proposer == "random":  # the baseline: a seeded shuffle in the LLM's place
+        if self.config.proposer == "random":
             shuffled = list(found.pool)
             random.Random(f"{self.config.seed}:{inputs['request'].user}").shuffle(shuffled)
             proposal = Proposal(items=[Candidate(item_id=i, score=0.0) for i in shuffled])
-        yield AddableDict(context=inputs["context"], candidates=found, proposal=proposal)
+        return {"context": inputs["context"], "candidates": found, "proposal": proposal}
 
     def _llm_step(
         self,
