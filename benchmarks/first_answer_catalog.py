@@ -4,12 +4,17 @@ Data: ``generate_catalog(30_000, 25_000, 300_000)``, ids only (``user_id,item_id
 the shape of a bare events file), written to Parquet. Whole ``rag-recs ask ... --llm none
 --json`` processes, one after another: ``--repeats`` first asks, each in its own empty
 workspace (it trains the ranker and builds the vector store), then repeated asks on a filled
-workspace. Each first ask runs under cProfile; the split by stage is the cumulative time of:
+workspace. Each first ask runs under cProfile (``--no-profile``: bare, stages not split, which
+times the process without the profiler's overhead); the split by stage is the cumulative time
+of:
 
 - ``load``: ``load_dataset``;
-- ``train``: ``Workspace.ranker`` (the fit), of which ``validation`` is the per-epoch
-  full-catalog NDCG check (``ndcg_validation``'s ``validate``);
-- ``index``: ``open_store`` (building the vector store);
+- ``train``: ``Workspace.ranker`` (the fit), of which ``validation`` is the full-catalog NDCG
+  check (``ndcg_validation``'s ``validate``);
+- ``index``: ``open_store`` (opening, formerly building, the vector store);
+- ``store wait``: the answer waiting for the store's background sync after the fit
+  (``finish``), and ``store sync``: the sync itself, in its child process beside the training
+  (from the ``--verbose`` log line; "-" where a tree syncs in a thread, or does not log it);
 - ``answer``: the assistant answering, once built;
 - ``process``: the whole process as timed from outside (imports included).
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import pstats
+import re
 import statistics
 import subprocess
 import sys
@@ -42,8 +48,10 @@ STAGES = {
     "train": ("(ranker)",),
     "validation": ("(validate)",),
     "index": ("(open_store)",),
+    "store wait": ("rag_recs", "(finish)"),
     "answer": ("assistant.py", "(run)"),
 }
+SYNCED = re.compile(r"vector store synced beside the training: .* in ([0-9.]+) s")
 
 
 def stage_seconds(profile: Path) -> dict[str, float]:
@@ -60,20 +68,24 @@ def stage_seconds(profile: Path) -> dict[str, float]:
     return out
 
 
-def ask(data: Path, workspace: Path, package: Path, profile: Path | None) -> float:
-    """Wall seconds of one whole ``rag-recs ask`` process."""
+def ask(
+    data: Path, workspace: Path, package: Path, profile: Path | None
+) -> tuple[float, float | None]:
+    """Wall seconds of one whole ``rag-recs ask`` process, and of its store's background sync
+    (None when it did not sync in a child process)."""
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
-    command += ["-m", "rag_recs", "ask", QUESTION, "--data", str(data), "--llm", "none"]
-    command += ["--workspace", str(workspace), "--json"]
+    command += ["-m", "rag_recs", "--verbose", "ask", QUESTION, "--data", str(data)]
+    command += ["--llm", "none", "--workspace", str(workspace), "--json"]
     env = dict(os.environ, ANONYMIZED_TELEMETRY="False", PYTHONPATH=str(package))
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
-    return seconds
+    synced = SYNCED.search(proc.stderr)
+    return seconds, float(synced.group(1)) if synced else None
 
 
 def main() -> None:
@@ -83,6 +95,7 @@ def main() -> None:
     parser.add_argument("--package", type=Path, default=ROOT, help="tree holding rag_recs/")
     parser.add_argument("--data", type=Path, default=None, help="reuse this Parquet file")
     parser.add_argument("--work", type=Path, default=None, help="keep workspaces here")
+    parser.add_argument("--no-profile", action="store_true", help="first asks without cProfile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
@@ -97,22 +110,29 @@ def main() -> None:
         rows = []
         for n in range(args.repeats):
             workspace, profile = work / f"ws-first-{n}", work / f"first-{n}.prof"
-            seconds = ask(data, workspace, args.package, profile)
-            stages = stage_seconds(profile)
-            rows.append({"process": seconds, **stages})
-            print(f"first ask {n + 1}: {seconds:.1f} s {stages}", file=sys.stderr, flush=True)
-        warm = [ask(data, work / "ws-first-0", args.package, None) for _ in range(args.warm)]
+            if args.no_profile:
+                profile = None
+            seconds, synced = ask(data, workspace, args.package, profile)
+            stages = {} if profile is None else stage_seconds(profile)
+            rows.append({"process": seconds, **stages, "store sync": synced})
+            print(f"first ask {n + 1}: {seconds:.1f} s {stages} store sync {synced}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        warm = [ask(data, work / "ws-first-0", args.package, None)[0] for _ in range(args.warm)]
     table = []
-    for key in ("process", *STAGES):
-        values = [r[key] for r in rows]
+    for key in ("process", *STAGES, "store sync"):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values:
+            table.append([f"first ask: {key}", "-", "-", "-"])
+            continue
         table.append([f"first ask: {key}", f"{statistics.median(values):.1f}",
                       f"{min(values):.1f}", f"{max(values):.1f}"])  # fmt: skip
     if warm:
         table.append(["repeated ask --llm none", f"{statistics.median(warm):.2f}",
                       f"{min(warm):.2f}", f"{max(warm):.2f}"])  # fmt: skip
+    how = "bare" if args.no_profile else "under cProfile"
     print_table(
         f"ask on a generated catalog (30,000 users x 25,000 items, 3e5 interactions), "
-        f"{args.repeats} first asks, {args.warm} repeated; seconds",
+        f"{args.repeats} first asks ({how}), {args.warm} repeated; seconds",
         ["", "median", "min", "max"],
         table,
     )

@@ -100,8 +100,8 @@ class SyncProcess:
     """``store.sync`` in a child process; :meth:`finish` waits, then stops it.
 
     The request (address, data, progress) goes to the child as a pickle in a private directory;
-    the child answers with another (complete, or the error it met). A stop is a file the sync
-    looks for between pieces. The directory goes with :meth:`finish`.
+    the child answers with another (the sync's summary, or the error it met). A stop is a file
+    the sync looks for between pieces. The directory goes with :meth:`finish`.
     """
 
     def __init__(self, address: StoreAddress, dataset: Dataset, progress: bool) -> None:
@@ -139,7 +139,8 @@ class SyncProcess:
             shutil.rmtree(self.dir, ignore_errors=True)
         if isinstance(result, BaseException):
             raise result
-        return self.address.open(self.dataset) if result else None
+        log.info("vector store synced beside the training: %s in %.1f s", result, result.seconds)
+        return self.address.open(self.dataset) if result.complete else None
 
 
 REQUEST, ANSWER, STOP = "request.pkl", "answer.pkl", "stop"
@@ -156,13 +157,13 @@ class _StopFile:
 
 
 def _child(directory: Path) -> None:
-    """The child's whole work: sync as asked, answer with ``complete`` or the error."""
+    """The child's whole work: sync as asked, answer with the summary or the error."""
     with (directory / REQUEST).open("rb") as got:
         address, dataset, progress = pickle.load(got)
     result: object
     try:
         store = address.open(dataset)
-        result = store.sync(dataset, progress=progress, stop=_StopFile(directory / STOP)).complete
+        result = store.sync(dataset, progress=progress, stop=_StopFile(directory / STOP))
         store.close()
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         result = exc
