@@ -80,7 +80,9 @@ def ask(
     command += ["--llm", "none", "--workspace", str(workspace), "--json"]
     env = dict(os.environ, ANONYMIZED_TELEMETRY="False", PYTHONPATH=str(package))
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    # run beside the workspace: ``-m`` puts the working directory first on the path, where
+    # this repository's root would shadow ``package``
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workspace.parent)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
@@ -97,10 +99,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="keep workspaces here")
     parser.add_argument("--no-profile", action="store_true", help="first asks without cProfile")
     args = parser.parse_args()
+    args.package = args.package.resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
+        work = (args.work or Path(tmp)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        data = args.data or work / "catalog-3e5.parquet"
+        data = (args.data or work / "catalog-3e5.parquet").resolve()
         if not data.exists():
             sys.path.insert(0, str(args.package))
             from rag_recs.data.synthetic import generate_catalog
