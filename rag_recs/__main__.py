@@ -1,5 +1,5 @@
 """``python -m rag_recs`` is the ``rag-recs`` command (so ``torchrun -m rag_recs ...`` works)."""
 
-from rag_recs.cli.main import run
+from rag_recs.cli.main import entry
 
-run()
+entry()

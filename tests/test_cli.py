@@ -113,6 +113,40 @@ def test_python_dash_m_is_the_same_program(ws):
     assert runs[0].stdout == runs[1].stdout
 
 
+_EXITING = """
+import atexit, sys
+from rag_recs.cli import main as cli
+real = cli.run
+def run():  # the command registers an exit handler of its own, as torch or llama.cpp do
+    atexit.register(print, "the command's exit handler ran", file=sys.stderr)
+    if sys.argv[1] == "boom":
+        raise RuntimeError("escaped")
+    real()
+cli.run = run
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "status"), [(["--version"], 0), (["ask", "x", "--data", "nope.csv"], 2), (["boom"], 1)]
+)
+def test_the_command_ends_without_teardown_yet_runs_every_exit_handler(ws, args, status):
+    """``entry`` ends the process after the exit handlers (skipping the interpreter's slow
+    teardown): the status, the output and the handlers a command registered all survive."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXITING, *args],
+        capture_output=True, text=True, cwd=REPO, env=_env(ws), timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == status, proc.stderr
+    assert "the command's exit handler ran" in proc.stderr
+    if status == 0:
+        assert proc.stdout.startswith("rag-recs ")
+    if status == 2:
+        assert "error:" in proc.stderr and "nope.csv" in proc.stderr
+    if status == 1:
+        assert "RuntimeError: escaped" in proc.stderr  # Python's own report, before the exit
+
+
 def test_evaluate_loo_json(files, ws):
     result = one_json(
         cli(ws, "evaluate", "--data", str(files["small"]), "--protocol", "loo", "--json")

@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input (one clear line on stderr), 1 anything else.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import logging
 import os
@@ -328,5 +329,35 @@ def run() -> None:
         gc.set_threshold(*threshold)
 
 
+def entry() -> None:
+    """The ``rag-recs`` command (console script, ``python -m rag_recs``): :func:`run`, and the
+    process ends once every exit handler but the interpreter's teardown has run.
+
+    Tearing down torch's and chromadb's modules and objects one by one takes about 0.6 s after
+    any command (a fifth of a repeated ask), memory the OS takes back at once. The exit
+    handler registered here, before the command imports anything that registers its own, runs
+    last (handlers run last-registered first): it flushes the output and logging, then ends
+    the process with the command's status. Not for in-process calls (tests use :func:`run`).
+    """
+    status = [1]  # an exception that escapes run() exits 1, as Python would
+    atexit.register(_leave, status)
+    try:
+        run()
+        status[0] = 0
+    except SystemExit as stop:
+        code = stop.code
+        status[0] = code if isinstance(code, int) else (0 if code is None else 1)
+        raise
+
+
+def _leave(status: list[int]) -> None:
+    """End the process now: the other exit handlers have run, the output is flushed."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to write
+            stream.flush()
+    os._exit(status[0] & 0xFF)
+
+
 if __name__ == "__main__":
-    run()
+    entry()
