@@ -57,15 +57,18 @@ class RankerConfig(BaseModel):
         "the fit records the number used",
     )
     patience: int = Field(
-        3, ge=0, description="epochs without improvement before stopping; 0 = off"
+        3,
+        ge=0,
+        description="validations without improvement before stopping (each epoch's end, and "
+        "every valid_every steps within a long one), over at least an epoch; 0 = off",
     )
     min_steps: int = Field(2000, ge=0, description="gradient steps before early stopping may stop")
     valid_every: int = Field(
         500,
         ge=1,
         description="an in-memory epoch of more gradient steps is also validated every "
-        "valid_every steps or so (patience counts validations): a large catalog's fit stops "
-        "about patience x valid_every steps past its best, not patience whole epochs",
+        "valid_every steps or so (patience then counts validations, over at least an epoch): "
+        "a large catalog's fit stops an epoch past its best, not patience whole epochs",
     )
     valid_ratio: float = Field(
         0.1, ge=0.0, lt=1.0, description="explicit labels: per-user latest share"

@@ -97,3 +97,30 @@ def test_an_error_in_the_child_reaches_the_caller(tmp_path):
     with pytest.raises(OSError):
         sync.finish(60.0)
     assert sync.process.returncode == 0 and not sync.dir.exists()
+
+
+def test_without_a_child_process_the_sync_runs_in_a_thread(tmp_path, monkeypatch):
+    """No interpreter to start (an embedded Python): the sync falls back to a thread."""
+    data = generate(n_users=40, n_items=20)
+
+    def no_interpreter(*args, **kwargs):
+        raise OSError("no such file: python")
+
+    monkeypatch.setattr(background, "SyncProcess", no_interpreter)
+    started = _spy(monkeypatch)
+    assistant = build_assistant(
+        data, llm="none", workspace=Workspace(tmp_path), ranker_config=small_config(),
+        progress=False,
+    )  # fmt: skip
+    assert [type(s).__name__ for s in started] == ["SyncThread"]
+    assert assistant.store is not None and assistant.store.synced(data)
+
+
+def test_the_child_stops_when_told_or_when_its_parent_is_gone(tmp_path, monkeypatch):
+    stop = background._StopFile(tmp_path / "stop")
+    assert not stop.is_set()
+    (tmp_path / "stop").touch()
+    assert stop.is_set()
+    (tmp_path / "stop").unlink()
+    monkeypatch.setattr(background.os, "getppid", lambda: stop.parent + 1)  # reparented
+    assert stop.is_set()

@@ -299,9 +299,12 @@ def _loop(
     """The epochs themselves; fills ``log`` and returns the best weights seen (or None).
 
     Validation comes at each epoch's end, and within an in-memory epoch of more than
-    ``valid_every`` steps every ``valid_every`` steps or so: patience counts validations, so
-    that a fit stops about ``patience x valid_every`` steps past its best however large an epoch
-    is (a catalog of 3e5 interactions makes 1,181 steps an epoch, MovieLens-100K 389).
+    ``valid_every`` steps every ``valid_every`` steps or so. Patience counts validations, and
+    spans at least an epoch: a fit stops ``patience`` validations and an epoch past its best,
+    not ``patience`` epochs (a catalog of 3e5 interactions makes 1,181 steps an epoch and stops
+    one epoch past its best instead of three; MovieLens-100K's 389 steps are validated once an
+    epoch, as before). Without the epoch, 3 validations of 490 steps stopped a fit of 10^6
+    interactions at 2.25 epochs, on a noisy stretch of its validation, 5% below its Recall@10.
 
     Under torchrun each rank steps on its :meth:`Epoch.shard` through DistributedDataParallel
     (every rank builds the same epoch: same seed, same shuffle, the same pieces); rank 0
@@ -317,11 +320,13 @@ def _loop(
     began = time.perf_counter()
 
     def stopping() -> bool:
-        # small data make few steps per epoch: patience only counts once enough steps ran
+        # small data make few steps per epoch: patience only counts once enough steps ran;
+        # and it spans at least an epoch's steps, however often an epoch is validated
         return (
             validate is not None
             and bool(cfg.patience)
             and watch.stale >= cfg.patience
+            and steps - watch.steps >= epoch_steps
             and steps >= cfg.min_steps
         )
 
@@ -330,11 +335,13 @@ def _loop(
         in_memory = isinstance(epoch_parts, Epoch)
         parts = [epoch_parts] if in_memory else epoch_parts
         total, rows, stopped = None, 0, False
+        epoch_steps = 0  # an in-memory epoch's steps; a streamed one's so far
         for data in parts:  # one Epoch in memory; a streamed epoch comes batch by batch
             if world > 1:
                 data = data.shard(rank, world)
             data = data.to(device)
             starts = list(range(0, len(data), data.batch_size))
+            epoch_steps += len(starts)
             n = -(-len(starts) // cfg.valid_every) if validate is not None and in_memory else 1
             for k in range(n):
                 piece = starts[len(starts) * k // n : len(starts) * (k + 1) // n]
@@ -351,7 +358,7 @@ def _loop(
                 rows += end - first
                 if k < n - 1:  # a validation within the epoch
                     assert validate is not None
-                    info = watch.check(model, validate, log, epoch, epoch + (k + 1) / n)
+                    info = watch.check(model, validate, log, epoch, epoch + (k + 1) / n, steps)
                     progress.update(task, info=info)
                     if stopping():
                         stopped = True
@@ -365,7 +372,7 @@ def _loop(
         log.losses.append(loss)
         info = f"loss {loss:.4f}"
         if validate is not None and not stopped:
-            info += watch.check(model, validate, log, epoch, epoch + 1.0)
+            info += watch.check(model, validate, log, epoch, epoch + 1.0, steps)
         log.elapsed.append(time.perf_counter() - began)
         progress.update(task, advance=1, info=info)
         if stopped or stopping():
@@ -379,18 +386,26 @@ class _Watch:
 
     best: float = float("-inf")
     state: dict | None = None
-    stale: int = 0
+    stale: int = 0  # validations since the best
+    steps: int = 0  # gradient steps done at the best
 
     def check(
-        self, model: torch.nn.Module, validate: Validate, log: TrainLog, epoch: int, at: float
+        self,
+        model: torch.nn.Module,
+        validate: Validate,
+        log: TrainLog,
+        epoch: int,
+        at: float,
+        steps: int,
     ) -> str:
-        """Validate now (``at`` epochs done, within ``epoch``); the progress bar's text."""
+        """Validate now (``at`` epochs and ``steps`` steps done, within ``epoch``); the progress
+        bar's text."""
         model.eval()
         score = distributed.once(validate)
         log.valid.append(score)
         log.valid_at.append(at)
         if score > self.best:
-            self.best, self.stale, log.best_epoch = score, 0, epoch
+            self.best, self.stale, self.steps, log.best_epoch = score, 0, steps, epoch
             self.state = copy.deepcopy(model.state_dict())
         else:
             self.stale += 1

@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,10 @@ def sync_in_background(
 ) -> SyncThread | SyncProcess:
     """Start syncing ``store`` (at ``address``) with ``dataset``; ``store`` is not used after."""
     if store.close():
-        return SyncProcess(address, dataset, progress)
+        try:
+            return SyncProcess(address, dataset, progress)
+        except OSError as exc:  # no interpreter to start (an embedded Python): a thread then
+            log.warning("the vector store syncs in a thread: %s", exc)
     return SyncThread(address.open(dataset), dataset, progress)
 
 
@@ -147,13 +151,14 @@ REQUEST, ANSWER, STOP = "request.pkl", "answer.pkl", "stop"
 
 
 class _StopFile:
-    """The child's stop signal: set once the parent has written the file."""
+    """The child's stop signal: set once the parent has written the file, or has gone (killed:
+    nothing outlives the command)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path, self.parent = path, os.getppid()
 
     def is_set(self) -> bool:
-        return self.path.exists()
+        return self.path.exists() or os.getppid() != self.parent
 
 
 def _child(directory: Path) -> None:
@@ -177,4 +182,7 @@ def _child(directory: Path) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the parent answers it by stopping the sync
+    # (what is written is kept), so the child does not die mid-write with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _child(Path(sys.argv[1]))
