@@ -166,12 +166,16 @@ def _child(directory: Path) -> None:
     with (directory / REQUEST).open("rb") as got:
         address, dataset, progress = pickle.load(got)
     result: object
+    stop = _StopFile(directory / STOP)
     try:
         store = address.open(dataset)
-        result = store.sync(dataset, progress=progress, stop=_StopFile(directory / STOP))
+        result = store.sync(dataset, progress=progress, stop=stop)
         store.close()
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         result = exc
+    if os.getppid() != stop.parent:  # the parent is gone: nobody will read the answer
+        shutil.rmtree(directory, ignore_errors=True)
+        return
     try:
         payload = pickle.dumps(result)
     except Exception:  # noqa: BLE001 - an error that does not pickle goes as its text
