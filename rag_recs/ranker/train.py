@@ -196,13 +196,15 @@ class AdamStep:
             self._gather()
 
     def _sparse_step(self) -> None:
-        """``SparseAdam.step()`` on the table, by row: the same numbers in the same order.
+        """``SparseAdam.step()`` on the table, by row: the same update, on SparseAdam's state.
 
         SparseAdam coalesces the gradient, then reads each moment through ``sparse_mask`` (a
-        sort and a search per moment): 2.1 ms of a 9 ms step on a 55,000-row table. Gathering
-        the used rows once (``torch.unique``) and updating them with ``index_select`` /
-        ``index_add_`` takes a fraction of that. The first step (which creates the state) and
-        any gradient that is not sparse take SparseAdam's own path; tested equal to it.
+        sort and a search per moment): about 1.7 ms of an 8.4 ms step on a 55,000-row table.
+        Gathering the used rows once (``torch.unique``) and updating them with
+        ``index_select`` / ``index_add_`` takes 1.2 ms. A row's repeated gradients are summed in
+        their own order (``coalesce`` uses another), so the numbers agree to float rounding
+        (tested against SparseAdam). The first step (which creates the state) and any gradient
+        that is not sparse take SparseAdam's own path.
         """
         assert self.sparse is not None
         group = self.sparse.param_groups[0]
@@ -303,8 +305,9 @@ def _loop(
     spans at least an epoch: a fit stops ``patience`` validations and an epoch past its best,
     not ``patience`` epochs (a catalog of 3e5 interactions makes 1,181 steps an epoch and stops
     one epoch past its best instead of three; MovieLens-100K's 389 steps are validated once an
-    epoch, as before). Without the epoch, 3 validations of 490 steps stopped a fit of 10^6
-    interactions at 2.25 epochs, on a noisy stretch of its validation, 5% below its Recall@10.
+    epoch, as before). Without the epoch span, 3 validations of 490 steps would stop a fit of
+    10^6 interactions at 2.25 epochs, within the noise of its validation's plateau
+    (docs/scaling.md has what the earlier stop costs there).
 
     Under torchrun each rank steps on its :meth:`Epoch.shard` through DistributedDataParallel
     (every rank builds the same epoch: same seed, same shuffle, the same pieces); rank 0
