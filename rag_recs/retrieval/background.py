@@ -118,7 +118,11 @@ class SyncProcess:
         paths = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
         command = [sys.executable, "-m", __name__, str(self.dir)]
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        try:
+            self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        except OSError:  # not started: nothing will read or remove the request
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def finish(self, wait_s: float) -> HistoryStore | None:
         """Wait up to ``wait_s``, then stop the sync (what it wrote is kept for the next one);
