@@ -300,12 +300,10 @@ def run() -> None:
     logging.captureWarnings(True)
     # A command is one short process that imports large libraries (torch, chromadb: about a
     # hundred thousand objects). The cyclic collector, at its default threshold of 700
-    # allocations, walks them again and again while they load, and once more at exit (together
-    # about a fifth of a repeated ask's CPU): collect 14 times less often while the command
-    # runs, and freeze what is left at exit, so that the last collection skips it.
+    # allocations, walks them again and again while they load: collect 14 times less often
+    # while the command runs. (The last collection, at exit, is skipped by entry().)
     threshold = gc.get_threshold()
     gc.set_threshold(10_000, 10, 10)
-    atexit.register(gc.freeze)
     if not distributed.is_main():
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     try:
